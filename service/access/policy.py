@@ -1,0 +1,139 @@
+"""Who may do what: every authorisation rule of Custodia lives here.
+
+A check returns nothing or raises. Refusals carry a ``RefusalRecord`` so the unit of work
+writes an ``access.denied`` custody event after rolling the attempted action back. Records in
+a case the caller is not assigned to answer "not found", so their existence does not leak.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.access.models import CaseMember
+from service.context import Principal, Role
+from service.errors import AccessDenied, NotFound, RefusalRecord
+
+
+class Permission(StrEnum):
+    TESTIMONY_CREATE = "testimony:create"
+    TESTIMONY_READ = "testimony:read"
+    TESTIMONY_EDIT = "testimony:edit"
+    INCIDENT_CODE = "incident:code"
+    CONSENT_RECORD = "consent:record"
+    ATTACHMENT_UPLOAD = "attachment:upload"
+    ATTACHMENT_READ = "attachment:read"
+    IDENTITY_REVEAL = "identity:reveal"
+    CASE_LIST_OWN = "case:list-own"
+    CASE_MANAGE = "case:manage"
+    USER_MANAGE = "user:manage"
+    KEY_MANAGE = "key:manage"
+    CUSTODY_READ = "custody:read"
+    TAXONOMY_READ = "taxonomy:read"
+
+
+_OFFICER = {
+    Permission.TESTIMONY_CREATE,
+    Permission.TESTIMONY_READ,
+    Permission.TESTIMONY_EDIT,
+    Permission.INCIDENT_CODE,
+    Permission.CONSENT_RECORD,
+    Permission.ATTACHMENT_UPLOAD,
+    Permission.ATTACHMENT_READ,
+    Permission.IDENTITY_REVEAL,
+    Permission.CASE_LIST_OWN,
+    Permission.TAXONOMY_READ,
+}
+_INVESTIGATOR = {
+    Permission.TESTIMONY_READ,
+    Permission.ATTACHMENT_READ,
+    Permission.IDENTITY_REVEAL,
+    Permission.CASE_LIST_OWN,
+    Permission.TAXONOMY_READ,
+}
+_AUDITOR = {Permission.CUSTODY_READ, Permission.TAXONOMY_READ}
+_ADMIN = {
+    Permission.CASE_MANAGE,
+    Permission.USER_MANAGE,
+    Permission.KEY_MANAGE,
+    Permission.TAXONOMY_READ,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OFFICER: frozenset(_OFFICER),
+    Role.INVESTIGATOR: frozenset(_INVESTIGATOR),
+    Role.AUDITOR: frozenset(_AUDITOR),
+    Role.ADMIN: frozenset(_ADMIN),
+}
+
+# Permissions that are further limited to the cases a user is assigned to.
+CASE_SCOPED = frozenset(
+    {
+        Permission.TESTIMONY_CREATE,
+        Permission.TESTIMONY_READ,
+        Permission.TESTIMONY_EDIT,
+        Permission.INCIDENT_CODE,
+        Permission.CONSENT_RECORD,
+        Permission.ATTACHMENT_UPLOAD,
+        Permission.ATTACHMENT_READ,
+        Permission.IDENTITY_REVEAL,
+    }
+)
+
+
+def has_permission(principal: Principal, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[principal.role]
+
+
+def require(
+    principal: Principal,
+    permission: Permission,
+    *,
+    object_type: str = "system",
+    object_id: str | None = None,
+) -> None:
+    """Raises AccessDenied (recorded) unless the role grants the permission."""
+    if not has_permission(principal, permission):
+        raise AccessDenied(
+            f"The {principal.role.value} role may not perform '{permission.value}'.",
+            refusal=RefusalRecord(
+                action="access.denied",
+                object_type=object_type,
+                object_id=object_id,
+                details={"permission": permission.value, "reason": "role"},
+            ),
+        )
+
+
+def assigned_case_ids(session: Session, principal: Principal) -> set[int]:
+    return set(
+        session.scalars(select(CaseMember.case_id).where(CaseMember.user_id == principal.user_id))
+    )
+
+
+def require_in_case(
+    session: Session,
+    principal: Principal,
+    permission: Permission,
+    *,
+    case_id: int,
+    object_type: str,
+    object_id: str,
+) -> None:
+    """Role check plus case assignment; a record outside the caller's cases is 'not found'."""
+    require(principal, permission, object_type=object_type, object_id=object_id)
+    if permission not in CASE_SCOPED:
+        return
+    member = session.get(CaseMember, (case_id, principal.user_id))
+    if member is None:
+        raise NotFound(
+            f"No {object_type.replace('_', ' ')} with id '{object_id}'.",
+            refusal=RefusalRecord(
+                action="access.denied",
+                object_type=object_type,
+                object_id=object_id,
+                details={"permission": permission.value, "reason": "case_not_assigned"},
+            ),
+        )

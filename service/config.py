@@ -1,0 +1,86 @@
+"""Settings for one Custodia deployment, read from ``CUSTODIA_*`` environment variables.
+
+Nothing here is built at import time: ``create_app`` and the CLI construct a ``Settings``
+explicitly so tests and commands can point at their own data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ALLOWED_MEDIA_TYPES: tuple[str, ...] = (
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+    "image/tiff",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/mp4",
+    "video/mp4",
+    "text/plain",
+)
+
+
+class Settings(BaseSettings):
+    """Deployment configuration; every field has a ``CUSTODIA_`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTODIA_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to sqlite:///<data_dir>/custodia.db",
+    )
+    keyring_passphrase: SecretStr | None = None
+    token_ttl_minutes: int = Field(default=8 * 60, ge=1)
+    token_idle_minutes: int = Field(default=60, ge=1)
+    max_attachment_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    allowed_media_types: tuple[str, ...] = DEFAULT_ALLOWED_MEDIA_TYPES
+    login_slowdown_after: int = Field(default=3, ge=1)
+    login_lock_after: int = Field(default=10, ge=2)
+    login_lock_minutes: int = Field(default=15, ge=1)
+    custody_origin: str = "custodia.example/custody"
+    request_body_limit_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _reject_blank_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        return value
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'custodia.db'}"
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.resolved_data_dir / "keys" / "keyring.json"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.resolved_data_dir / "attachments"
+
+    @property
+    def search_dir(self) -> Path:
+        return self.resolved_data_dir / "search"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space inside the data directory, so nothing lands in a shared /tmp."""
+        return self.resolved_data_dir / "tmp"
+
+    @property
+    def passphrase(self) -> str | None:
+        return self.keyring_passphrase.get_secret_value() if self.keyring_passphrase else None

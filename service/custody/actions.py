@@ -1,0 +1,44 @@
+"""Every custody action name in one list, so auditors and tests can enumerate them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    LOGIN = "auth.login"
+    LOGIN_FAILED = "auth.login_failed"
+    LOGOUT = "auth.logout"
+    TOKEN_REJECTED = "auth.token_rejected"
+    ACCESS_DENIED = "access.denied"
+
+    USER_CREATE = "user.create"
+    USER_DISABLE = "user.disable"
+    USER_ENABLE = "user.enable"
+    USER_LIST = "user.list"
+    CASE_CREATE = "case.create"
+    CASE_ASSIGN = "case.assign"
+    CASE_UNASSIGN = "case.unassign"
+    KEYRING_INIT = "key.init"
+    KEY_ROTATE = "key.rotate"
+
+    TESTIMONY_CREATE = "testimony.create"
+    TESTIMONY_READ = "testimony.read"
+    TESTIMONY_UPDATE = "testimony.update"
+    TESTIMONY_HISTORY_READ = "testimony.history_read"
+    INCIDENT_CREATE = "incident.create"
+    INCIDENT_UPDATE = "incident.update"
+    CONSENT_GIVE = "consent.give"
+    CONSENT_WITHDRAW = "consent.withdraw"
+    ATTACHMENT_CREATE = "attachment.create"
+    ATTACHMENT_READ = "attachment.read"
+    WITNESS_CREATE = "witness.create"
+    IDENTITY_REVEAL = "identity.reveal"
+    IDENTITY_UPDATE = "identity.update"
+    IMPORT_LINE_REJECTED = "import.line_rejected"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    DENIED = "denied"
+    FAILED = "failed"

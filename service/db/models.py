@@ -1,0 +1,34 @@
+"""Imports every model so ``Base.metadata`` is complete for Alembic and tests."""
+
+from service.access.models import AuthSession, Case, CaseMember, User
+from service.custody.models import CustodyEvent, CustodyHead
+from service.db.base import Base
+from service.testimony.models import (
+    Attachment,
+    ConsentEvent,
+    Incident,
+    IncidentCategory,
+    IncidentVersion,
+    Testimony,
+    TestimonyVersion,
+)
+from service.witness.models import IdentityRecord, Witness
+
+__all__ = [
+    "Attachment",
+    "AuthSession",
+    "Base",
+    "Case",
+    "CaseMember",
+    "ConsentEvent",
+    "CustodyEvent",
+    "CustodyHead",
+    "IdentityRecord",
+    "Incident",
+    "IncidentCategory",
+    "IncidentVersion",
+    "Testimony",
+    "TestimonyVersion",
+    "User",
+    "Witness",
+]

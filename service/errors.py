@@ -1,0 +1,130 @@
+"""The domain error family.
+
+Services raise these; exactly one place (``service.http.problems``) turns them into RFC 9457
+problem documents and the CLI prints their ``detail``. Every message is safe to show: it never
+contains testimony content, identity data, keys or passwords.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid input field, located the way a person fixing the request would look for it."""
+
+    location: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.location, "message": self.message}
+
+
+@dataclass(frozen=True)
+class RefusalRecord:
+    """What to write to the custody log when an action is refused.
+
+    The action's transaction is rolled back, so the unit of work writes this event in a
+    fresh transaction after the rollback.
+    """
+
+    action: str
+    object_type: str
+    object_id: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+    denied: bool = True
+    actor_name: str | None = None
+    on_record: Callable[[Session], None] | None = None
+    """Bookkeeping that must persist despite the rollback (e.g. a failed-login counter)."""
+
+
+class DomainError(Exception):
+    slug: ClassVar[str] = "error"
+    title: ClassVar[str] = "Request failed"
+    status: ClassVar[int] = 400
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[FieldProblem] = (),
+        refusal: RefusalRecord | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.refusal = refusal
+
+
+class ValidationFailed(DomainError):
+    slug = "validation-failed"
+    title = "The request is not valid"
+    status = 422
+
+
+class NotFound(DomainError):
+    """Also used for records the caller may not see, so their existence does not leak."""
+
+    slug = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class Conflict(DomainError):
+    slug = "conflict"
+    title = "Conflicts with the current state"
+    status = 409
+
+
+class AuthenticationFailed(DomainError):
+    slug = "authentication-failed"
+    title = "Authentication failed"
+    status = 401
+
+
+class LoginThrottled(DomainError):
+    slug = "login-throttled"
+    title = "Too many failed sign-in attempts"
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class AccessDenied(DomainError):
+    slug = "access-denied"
+    title = "Not permitted"
+    status = 403
+
+
+class ConsentRefused(DomainError):
+    slug = "consent-refused"
+    title = "The witness's consent does not cover this use"
+    status = 403
+
+
+class PayloadTooLarge(DomainError):
+    slug = "payload-too-large"
+    title = "Upload too large"
+    status = 413
+
+
+class UnsupportedMediaType(DomainError):
+    slug = "unsupported-media-type"
+    title = "File type not accepted"
+    status = 415
+
+
+class IntegrityFailure(DomainError):
+    """Stored data failed authentication or a hash check: possible tampering."""
+
+    slug = "integrity-failure"
+    title = "Stored data failed an integrity check"
+    status = 500

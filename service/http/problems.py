@@ -1,0 +1,96 @@
+"""The one mapping from errors to RFC 9457 problem documents.
+
+FastAPI's default ``{"detail": ...}`` bodies never reach a client: validation errors,
+HTTP errors, domain errors and unexpected exceptions all leave as
+``application/problem+json``. Unexpected exceptions are logged with their traceback (ids
+only, no content) and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import DomainError, LoginThrottled
+
+PROBLEM_TYPE_BASE = "https://custodia.example/problems/"
+log = logging.getLogger("custodia.http")
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "instance": request.url.path,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type="application/problem+json",
+                        headers=headers)
+
+
+def _field_location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "body"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, error: DomainError) -> JSONResponse:
+        headers = None
+        if isinstance(error, LoginThrottled):
+            headers = {"Retry-After": str(error.retry_after_seconds)}
+        return problem_response(
+            request, status=error.status, slug=error.slug, title=error.title,
+            detail=error.detail, errors=[e.as_dict() for e in error.errors] or None,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        # Never echo the rejected input back: it may be testimony text or a password.
+        errors = [
+            {"field": _field_location(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
+            for e in error.errors()
+        ]
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            request, status=422, slug="validation-failed", title="The request is not valid",
+            detail=f"Check these fields: {fields}.", errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed", 401: "authentication-failed",
+                413: "payload-too-large"}.get(error.status_code, "http-error")
+        return problem_response(
+            request, status=error.status_code, slug=slug,
+            title=str(error.detail) if isinstance(error.detail, str) else "Request failed",
+            headers=dict(error.headers) if error.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+        return problem_response(request, status=500, slug="internal-error",
+                                title="Internal server error")

@@ -1,0 +1,141 @@
+"""The long-lived parts of a running Custodia, and the unit of work every interface uses.
+
+HTTP routes, web pages and CLI commands all call ``Runtime.run``: one session per call,
+committed on success and rolled back on error. A refused action is rolled back and its
+refusal is then written to the custody log in a transaction of its own, so "every failed
+authorisation is on the record" holds without the refused action leaving any trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.context import Principal, RequestContext
+from service.crypto.envelope import EnvelopeCipher
+from service.crypto.interfaces import Keyring
+from service.crypto.keyring import FileKeyring
+from service.custody.actions import Action, Outcome
+from service.custody.service import CustodyLog
+from service.db.base import utcnow
+from service.db.engine import make_engine, make_session_factory
+from service.errors import DomainError
+from service.storage.files import FileAttachmentStore
+from service.storage.interfaces import AttachmentStore
+from service.taxonomy.service import Taxonomy
+
+T = TypeVar("T")
+log = logging.getLogger("custodia")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    keyring: Keyring
+    attachments: AttachmentStore
+    taxonomy: Taxonomy
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        """Connect to an initialised deployment; raises KeyringError if ``init`` never ran."""
+        engine = make_engine(settings.effective_database_url)
+        keyring = FileKeyring.open(settings.keyring_path, passphrase=settings.passphrase)
+        return cls(
+            settings=settings,
+            engine=engine,
+            session_factory=make_session_factory(engine),
+            keyring=keyring,
+            attachments=FileAttachmentStore(settings.attachments_dir),
+            taxonomy=Taxonomy.load(),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @cached_property
+    def envelope(self) -> EnvelopeCipher:
+        return EnvelopeCipher(self.keyring)
+
+    def run(
+        self,
+        context: RequestContext,
+        principal: Principal | None,
+        work: Callable[[Scope], T],
+    ) -> T:
+        """Run ``work`` in one transaction; its custody events commit with it or not at all."""
+        with self.session_factory() as session:
+            scope = Scope(self, session, context, principal)
+            try:
+                result = work(scope)
+                session.commit()
+            except DomainError as error:
+                session.rollback()
+                scope.undo_side_effects()
+                if error.refusal is not None:
+                    self._record_refusal(context, principal, error)
+                raise
+            except BaseException:
+                session.rollback()
+                scope.undo_side_effects()
+                raise
+            return result
+
+    def _record_refusal(
+        self, context: RequestContext, principal: Principal | None, error: DomainError
+    ) -> None:
+        refusal = error.refusal
+        assert refusal is not None
+        with self.session_factory() as session:
+            if refusal.on_record is not None:
+                refusal.on_record(session)
+            CustodyLog(session, context, clock=self.clock).append(
+                Action(refusal.action),
+                actor=principal,
+                object_type=refusal.object_type,
+                object_id=refusal.object_id,
+                outcome=Outcome.DENIED if refusal.denied else Outcome.FAILED,
+                details={**refusal.details, "problem": error.slug},
+                actor_name=refusal.actor_name,
+            )
+            session.commit()
+
+
+@dataclass
+class Scope:
+    """What one unit of work's services share: the session, the actor, the custody log."""
+
+    runtime: Runtime
+    session: Session
+    context: RequestContext
+    principal: Principal | None
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    @cached_property
+    def custody(self) -> CustodyLog:
+        return CustodyLog(self.session, self.context, clock=self.runtime.clock)
+
+    def now(self) -> datetime:
+        return self.runtime.clock()
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Register clean-up of a side effect outside the database (e.g. a stored file)."""
+        self._undo.append(undo)
+
+    def undo_side_effects(self) -> None:
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except Exception:
+                log.exception("could not undo a side effect after rollback")
+        self._undo.clear()

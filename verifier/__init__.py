@@ -1,0 +1,1 @@
+"""Standalone, dependency-light verifier for Custodia custody-log evidence."""

@@ -34,11 +34,15 @@ from service.testimony.schemas import TestimonyImport
 from service.testimony.service import TestimonyService
 
 T = TypeVar("T")
-app = typer.Typer(help="Custodia: encrypted testimonies with a verifiable chain of custody.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Custodia: encrypted testimonies with a verifiable chain of custody.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 user_app = typer.Typer(help="Manage user accounts (administrators).", no_args_is_help=True)
-case_app = typer.Typer(help="Manage cases and their members (administrators).",
-                       no_args_is_help=True)
+case_app = typer.Typer(
+    help="Manage cases and their members (administrators).", no_args_is_help=True
+)
 taxonomy_app = typer.Typer(help="The violation taxonomy.", no_args_is_help=True)
 testimony_app = typer.Typer(help="Read testimonies.", no_args_is_help=True)
 schema_app = typer.Typer(help="JSON Schemas shipped in schemas/.", no_args_is_help=True)
@@ -52,7 +56,9 @@ app.add_typer(key_app, name="key")
 
 console = Console()
 errors = Console(stderr=True)
-IMPORT_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "testimony-import.schema.json"
+IMPORT_SCHEMA_PATH = (
+    Path(__file__).resolve().parents[1] / "schemas" / "testimony-import.schema.json"
+)
 
 
 class State:
@@ -65,12 +71,15 @@ state = State()
 
 @app.callback()
 def main_options(
-    data_dir: Annotated[Path | None, typer.Option(envvar="CUSTODIA_DATA_DIR",
-                                                  help="Data directory.")] = None,
-    database_url: Annotated[str | None, typer.Option(envvar="CUSTODIA_DATABASE_URL",
-                                                     help="SQLAlchemy database URL.")] = None,
-    user: Annotated[str | None, typer.Option("--user", envvar="CUSTODIA_USER",
-                                             help="Act as this user.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(envvar="CUSTODIA_DATA_DIR", help="Data directory.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="CUSTODIA_DATABASE_URL", help="SQLAlchemy database URL.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", envvar="CUSTODIA_USER", help="Act as this user.")
+    ] = None,
 ) -> None:
     overrides: dict[str, object] = {}
     if data_dir is not None:
@@ -179,8 +188,9 @@ def serve(
         init(admin="admin", password_stdin=False)
     if not is_initialised(state.settings):
         raise fail("Not initialised: run 'custodia init' first.")
-    uvicorn.run(create_app(state.settings), host=host, port=port, proxy_headers=False,
-                server_header=False)
+    uvicorn.run(
+        create_app(state.settings), host=host, port=port, proxy_headers=False, server_header=False
+    )
 
 
 # ---- users, cases, keys --------------------------------------------------------------------
@@ -198,15 +208,17 @@ def user_add(
     """Create an account; without --password-stdin a one-time password is printed once."""
     password = read_password_stdin() if password_stdin else None
     try:
-        data = UserCreate(username=username, display_name=display_name or username, role=role,
-                          password=password)
+        data = UserCreate(
+            username=username, display_name=display_name or username, role=role, password=password
+        )
     except ValueError as error:
         raise fail(f"invalid user: {error}") from None
     created = run_as_user(lambda s: UserService(s).create(data))
     console.print(f"Created {created.user.role.value} [bold]{created.user.username}[/].")
     if created.one_time_password:
-        console.print(f"One-time password: [bold yellow]{created.one_time_password}[/]",
-                      highlight=False)
+        console.print(
+            f"One-time password: [bold yellow]{created.one_time_password}[/]", highlight=False
+        )
 
 
 @user_app.command("list")
@@ -272,7 +284,9 @@ def key_status() -> None:
     versions = run_as_user(lambda s: KeyService(s).status())
     table = Table("purpose", "version", "created", "active", title="Key-encryption keys")
     for v in versions:
-        table.add_row(v.purpose, str(v.version), v.created_at.isoformat(), "yes" if v.active else "")
+        table.add_row(
+            v.purpose, str(v.version), v.created_at.isoformat(), "yes" if v.active else ""
+        )
     console.print(table)
 
 
@@ -287,19 +301,30 @@ def key_rotate(purpose: KeyPurpose) -> None:
 
 
 @taxonomy_app.command("list")
-def taxonomy_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def taxonomy_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """The violation categories with their labels and report citations."""
     taxonomy = Taxonomy.load()
     if as_json:
-        payload = {"taxonomy": taxonomy.name, "version": taxonomy.version,
-                   "categories": [c.as_dict() for c in taxonomy.categories.values()]}
+        payload = {
+            "taxonomy": taxonomy.name,
+            "version": taxonomy.version,
+            "categories": [c.as_dict() for c in taxonomy.categories.values()],
+        }
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    table = Table("code", "English", "한국어", "cited from", title=f"{taxonomy.name} {taxonomy.version}")
+    table = Table(
+        "code", "English", "한국어", "cited from", title=f"{taxonomy.name} {taxonomy.version}"
+    )
     for category in taxonomy.categories.values():
         indent = "  " * category.code.count(".")
-        table.add_row(indent + category.code, category.label_en, category.label_ko,
-                      "; ".join(str(c) for c in category.citations))
+        table.add_row(
+            indent + category.code,
+            category.label_en,
+            category.label_ko,
+            "; ".join(str(c) for c in category.citations),
+        )
     console.print(table)
 
 
@@ -312,22 +337,41 @@ def testimony_show(
     if as_json:
         typer.echo(record.model_dump_json(indent=2))
         return
-    console.print(f"[bold]Testimony {record.id}[/] (version {record.version}, case {record.case}, "
-                  f"witness {record.witness_pseudonym})")
-    console.print(f"Interview {record.interview.date} in {record.interview.place} "
-                  f"({record.interview.language}) by {record.interview.interviewer}")
+    console.print(
+        f"[bold]Testimony {record.id}[/] (version {record.version}, case {record.case}, "
+        f"witness {record.witness_pseudonym})"
+    )
+    console.print(
+        f"Interview {record.interview.date} in {record.interview.place} "
+        f"({record.interview.language}) by {record.interview.interviewer}"
+    )
     console.print("\n[bold]Narrative[/]\n" + record.narrative.original, highlight=False)
     if record.narrative.translation_en:
         console.print("\n[bold]Translation[/]\n" + record.narrative.translation_en, highlight=False)
-    table = Table("id", "categories", "date", "place", "facility", "institution", "involvement",
-                  title="Incidents")
+    table = Table(
+        "id",
+        "categories",
+        "date",
+        "place",
+        "facility",
+        "institution",
+        "involvement",
+        title="Incidents",
+    )
     for incident in record.incidents:
-        table.add_row(incident.id[:8], ", ".join(incident.categories),
-                      f"{incident.date_start}..{incident.date_end}", incident.place or "",
-                      incident.facility or "", incident.perpetrator_institution or "",
-                      incident.involvement.value)
+        table.add_row(
+            incident.id[:8],
+            ", ".join(incident.categories),
+            f"{incident.date_start}..{incident.date_end}",
+            incident.place or "",
+            incident.facility or "",
+            incident.perpetrator_institution or "",
+            incident.involvement.value,
+        )
     console.print(table)
-    scopes = ", ".join(f"{c.scope.value}{'' if c.active else ' (withdrawn)'}" for c in record.consent)
+    scopes = ", ".join(
+        f"{c.scope.value}{'' if c.active else ' (withdrawn)'}" for c in record.consent
+    )
     console.print(f"Consent: {scopes or 'none'}")
 
 
@@ -344,13 +388,23 @@ def import_file(
             principal = signed_in(runtime)
         except DomainError as error:
             raise fail(error.detail) from None
-        with path.open(encoding="utf-8") as handle, Progress(
-            TextColumn("[progress.description]{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(), console=errors,
-        ) as progress:
+        with (
+            path.open(encoding="utf-8") as handle,
+            Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=errors,
+            ) as progress,
+        ):
             task = progress.add_task("importing", total=total)
             report = import_lines(
-                runtime, context(), principal, handle, stop_on_error=stop_on_error,
+                runtime,
+                context(),
+                principal,
+                handle,
+                stop_on_error=stop_on_error,
                 progress=lambda line: progress.update(task, completed=line),
             )
     console.print(f"Imported {report.imported} testimon{'y' if report.imported == 1 else 'ies'}.")
@@ -371,7 +425,9 @@ def schema_export(
     """Write schemas/testimony-import.schema.json from the import model."""
     text = import_schema_text()
     if check:
-        current = IMPORT_SCHEMA_PATH.read_text(encoding="utf-8") if IMPORT_SCHEMA_PATH.exists() else ""
+        current = (
+            IMPORT_SCHEMA_PATH.read_text(encoding="utf-8") if IMPORT_SCHEMA_PATH.exists() else ""
+        )
         if current != text:
             raise fail(f"{IMPORT_SCHEMA_PATH.name} is out of date: run 'custodia schema export'.")
         console.print("Import schema is up to date.")

@@ -51,13 +51,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_problem_handlers(app)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         length = request.headers.get("content-length")
         is_upload = request.url.path.endswith("/attachments")
         limit = settings.max_attachment_bytes if is_upload else settings.request_body_limit_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
             return problem_response(
-                request, status=413, slug="payload-too-large", title="Upload too large",
+                request,
+                status=413,
+                slug="payload-too-large",
+                title="Upload too large",
                 detail=f"The request body exceeds the limit of {limit} bytes.",
             )
         response = await call_next(request)

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.access.service import AuthService
 from service.context import Channel, Principal, RequestContext
-from service.errors import AuthenticationFailed
+from service.errors import AuthenticationError
 from service.runtime import Runtime, Scope
 
 T = TypeVar("T")
@@ -51,7 +51,7 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationFailed("Send 'Authorization: Bearer <token>'; sign in to get one.")
+        raise AuthenticationError("Send 'Authorization: Bearer <token>'; sign in to get one.")
     token = credentials.credentials
     return runtime.run(context, None, lambda scope: AuthService(scope).authenticate(token))
 

@@ -62,13 +62,13 @@ class DomainError(Exception):
         self.refusal = refusal
 
 
-class ValidationFailed(DomainError):
+class InvalidInputError(DomainError):
     slug = "validation-failed"
     title = "The request is not valid"
     status = 422
 
 
-class NotFound(DomainError):
+class NotFoundError(DomainError):
     """Also used for records the caller may not see, so their existence does not leak."""
 
     slug = "not-found"
@@ -76,19 +76,19 @@ class NotFound(DomainError):
     status = 404
 
 
-class Conflict(DomainError):
+class ConflictError(DomainError):
     slug = "conflict"
     title = "Conflicts with the current state"
     status = 409
 
 
-class AuthenticationFailed(DomainError):
+class AuthenticationError(DomainError):
     slug = "authentication-failed"
     title = "Authentication failed"
     status = 401
 
 
-class LoginThrottled(DomainError):
+class LoginThrottledError(DomainError):
     slug = "login-throttled"
     title = "Too many failed sign-in attempts"
     status = 429
@@ -98,31 +98,31 @@ class LoginThrottled(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
-class AccessDenied(DomainError):
+class AccessDeniedError(DomainError):
     slug = "access-denied"
     title = "Not permitted"
     status = 403
 
 
-class ConsentRefused(DomainError):
+class ConsentRefusedError(DomainError):
     slug = "consent-refused"
     title = "The witness's consent does not cover this use"
     status = 403
 
 
-class PayloadTooLarge(DomainError):
+class PayloadTooLargeError(DomainError):
     slug = "payload-too-large"
     title = "Upload too large"
     status = 413
 
 
-class UnsupportedMediaType(DomainError):
+class UnsupportedMediaTypeError(DomainError):
     slug = "unsupported-media-type"
     title = "File type not accepted"
     status = 415
 
 
-class IntegrityFailure(DomainError):
+class IntegrityCheckError(DomainError):
     """Stored data failed authentication or a hash check: possible tampering."""
 
     slug = "integrity-failure"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from sqlalchemy import inspect
@@ -34,7 +33,7 @@ def prepare_data_dir(settings: Settings) -> None:
         settings.tmp_dir,
     ):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path, 0o700)
+        path.chmod(0o700)
 
 
 def is_initialised(settings: Settings) -> bool:
@@ -73,7 +72,10 @@ def initialise(
                 return None
             if created:
                 scope.custody.append(
-                    Action.KEYRING_INIT, actor=None, object_type="keyring", object_id="file",
+                    Action.KEYRING_INIT,
+                    actor=None,
+                    object_type="keyring",
+                    object_id="file",
                     actor_name="init",
                 )
             return UserService(scope).bootstrap_admin(admin_username, admin_password)

@@ -75,8 +75,12 @@ class Deployment:
         account = Account(name or unique(role.value), secrets.token_urlsafe(18), role)
         response = self.client.post(
             "/api/v1/users",
-            json={"username": account.username, "display_name": account.username,
-                  "role": role.value, "password": account.password},
+            json={
+                "username": account.username,
+                "display_name": account.username,
+                "role": role.value,
+                "password": account.password,
+            },
             headers=self.admin.headers,
         )
         assert response.status_code == 201, response.text
@@ -88,7 +92,8 @@ class Deployment:
     def case(self, code: str | None = None) -> str:
         code = code or unique("CASE-")
         response = self.client.post(
-            "/api/v1/cases", json={"code": code, "title": f"Case {code}"},
+            "/api/v1/cases",
+            json={"code": code, "title": f"Case {code}"},
             headers=self.admin.headers,
         )
         assert response.status_code == 201, response.text
@@ -96,7 +101,8 @@ class Deployment:
 
     def assign(self, code: str, username: str) -> None:
         response = self.client.post(
-            f"/api/v1/cases/{code}/members", json={"username": username},
+            f"/api/v1/cases/{code}/members",
+            json={"username": username},
             headers=self.admin.headers,
         )
         assert response.status_code == 200, response.text
@@ -122,10 +128,18 @@ class Deployment:
         def work(scope: Scope) -> list[dict[str, Any]]:
             rows = scope.session.scalars(select(CustodyEvent).order_by(CustodyEvent.seq))
             return [
-                {"seq": r.seq, "action": r.action, "actor": r.actor_name, "role": r.actor_role,
-                 "outcome": r.outcome, "object_type": r.object_type, "object_id": r.object_id,
-                 "object_sha256": r.object_sha256, "channel": r.channel,
-                 "details": r.details_json}
+                {
+                    "seq": r.seq,
+                    "action": r.action,
+                    "actor": r.actor_name,
+                    "role": r.actor_role,
+                    "outcome": r.outcome,
+                    "object_type": r.object_type,
+                    "object_id": r.object_id,
+                    "object_sha256": r.object_sha256,
+                    "channel": r.channel,
+                    "details": r.details_json,
+                }
                 for r in rows
             ]
 
@@ -138,24 +152,39 @@ def interview_record(case: str, **changes: Any) -> dict[str, Any]:
     record: dict[str, Any] = {
         "external_id": unique("EXT-"),
         "case": case,
-        "interview": {"date": "2024-03-14", "place": "Seoul", "language": "ko",
-                      "interviewer": "officer.kim"},
+        "interview": {
+            "date": "2024-03-14",
+            "place": "Seoul",
+            "language": "ko",
+            "interviewer": "officer.kim",
+        },
         "witness": {
             "pseudonym": unique("W-"),
-            "identity": {"legal_name": "홍길순", "birth_year": 1985, "gender": "female",
-                         "contact": "+82 10 0000 0000", "family_in_dprk": ["어머니 (회령)"]},
+            "identity": {
+                "legal_name": "홍길순",
+                "birth_year": 1985,
+                "gender": "female",
+                "contact": "+82 10 0000 0000",
+                "family_in_dprk": ["어머니 (회령)"],
+            },
         },
         "consent": {"scopes": ["internal_analysis", "un_mechanisms"], "given_on": "2024-03-14"},
         "narrative": {
             "original": "2016년 5월 회령 보위부 구류장에서 조사를 받으며 매일 맞았습니다.",
             "translation_en": "In May 2016 I was beaten every day during interrogation in the "
-                              "MSS holding centre in Hoeryong.",
+            "MSS holding centre in Hoeryong.",
         },
         "incidents": [
-            {"categories": [first_category()], "date": "2016-05", "date_precision": "month",
-             "place": "Hoeryong, North Hamgyong", "facility": "MSS holding centre",
-             "perpetrator_institution": "Ministry of State Security", "involvement": "victim",
-             "description": "Beaten during interrogation."}
+            {
+                "categories": [first_category()],
+                "date": "2016-05",
+                "date_precision": "month",
+                "place": "Hoeryong, North Hamgyong",
+                "facility": "MSS holding centre",
+                "perpetrator_institution": "Ministry of State Security",
+                "involvement": "victim",
+                "description": "Beaten during interrogation.",
+            }
         ],
     }
     for key, value in changes.items():

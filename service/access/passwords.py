@@ -7,7 +7,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from service.errors import FieldProblem, ValidationFailed
+from service.errors import FieldProblem, InvalidInputError
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
@@ -18,14 +18,14 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(24))
 
 
 def check_password_rules(password: str, field: str = "password") -> None:
-    """Raises ValidationFailed naming the field when the password is unacceptable."""
+    """Raises InvalidInputError naming the field when the password is unacceptable."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
+        raise InvalidInputError(
             f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
             errors=[FieldProblem(field, f"at least {MIN_PASSWORD_LENGTH} characters")],
         )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise ValidationFailed(
+        raise InvalidInputError(
             f"The password must have at most {MAX_PASSWORD_LENGTH} characters.",
             errors=[FieldProblem(field, f"at most {MAX_PASSWORD_LENGTH} characters")],
         )

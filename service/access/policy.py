@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.access.models import CaseMember
 from service.context import Principal, Role
-from service.errors import AccessDenied, NotFound, RefusalRecord
+from service.errors import AccessDeniedError, NotFoundError, RefusalRecord
 
 
 class Permission(StrEnum):
@@ -94,9 +94,9 @@ def require(
     object_type: str = "system",
     object_id: str | None = None,
 ) -> None:
-    """Raises AccessDenied (recorded) unless the role grants the permission."""
+    """Raises AccessDeniedError (recorded) unless the role grants the permission."""
     if not has_permission(principal, permission):
-        raise AccessDenied(
+        raise AccessDeniedError(
             f"The {principal.role.value} role may not perform '{permission.value}'.",
             refusal=RefusalRecord(
                 action="access.denied",
@@ -128,7 +128,7 @@ def require_in_case(
         return
     member = session.get(CaseMember, (case_id, principal.user_id))
     if member is None:
-        raise NotFound(
+        raise NotFoundError(
             f"No {object_type.replace('_', ' ')} with id '{object_id}'.",
             refusal=RefusalRecord(
                 action="access.denied",

@@ -28,7 +28,7 @@ class LoginRequest(Strict):
 
 class LoginResult(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_at: datetime
     username: str
     role: Role
@@ -36,7 +36,9 @@ class LoginResult(BaseModel):
 
 class UserCreate(Strict):
     username: Username
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    display_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
     role: Role
     password: Annotated[str, StringConstraints(max_length=256)] | None = None
 

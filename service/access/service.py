@@ -31,13 +31,13 @@ from service.context import Principal, Role
 from service.crypto.interfaces import KeyPurpose
 from service.custody.actions import Action
 from service.errors import (
-    AuthenticationFailed,
-    Conflict,
+    AuthenticationError,
+    ConflictError,
     FieldProblem,
-    LoginThrottled,
-    NotFound,
+    InvalidInputError,
+    LoginThrottledError,
+    NotFoundError,
     RefusalRecord,
-    ValidationFailed,
 )
 from service.runtime import Scope
 
@@ -46,7 +46,7 @@ INVALID_CREDENTIALS = "The username or password is incorrect, or the account is 
 
 def _require_principal(scope: Scope) -> Principal:
     if scope.principal is None:
-        raise AuthenticationFailed("Sign in first.")
+        raise AuthenticationError("Sign in first.")
     return scope.principal
 
 
@@ -77,7 +77,7 @@ class AuthService:
     def _throttle(self, user: User, now: datetime) -> None:
         if user.locked_until is not None and user.locked_until > now:
             wait = int((user.locked_until - now).total_seconds()) + 1
-            raise LoginThrottled(
+            raise LoginThrottledError(
                 "The account is locked after repeated failed sign-ins. Try again later "
                 "or ask an administrator to unlock it.",
                 retry_after_seconds=wait,
@@ -94,7 +94,7 @@ class AuthService:
             delay = timedelta(seconds=min(2 ** (excess - 1), 300))
             ready = user.last_failed_login_at + delay
             if ready > now:
-                raise LoginThrottled(
+                raise LoginThrottledError(
                     "Too many failed sign-ins: wait before trying again.",
                     retry_after_seconds=int((ready - now).total_seconds()) + 1,
                     refusal=RefusalRecord(
@@ -107,14 +107,14 @@ class AuthService:
                 )
 
     def login(self, username: str, password: str) -> LoginResult:
-        """Raises AuthenticationFailed (same message for every cause) or LoginThrottled."""
+        """Raises AuthenticationError (same message for every cause) or LoginThrottledError."""
         now = self._scope.now()
         user = self._session.scalar(select(User).where(User.username == username.strip()))
         if user is not None:
             self._throttle(user, now)
         valid = verify_password(user.password_hash if user else None, password)
         if user is None or not valid or user.disabled:
-            raise AuthenticationFailed(
+            raise AuthenticationError(
                 INVALID_CREDENTIALS, refusal=self._failure_record(user, now, valid)
             )
         user.failed_logins = 0
@@ -171,7 +171,7 @@ class AuthService:
         )
 
     def authenticate(self, token: str) -> Principal:
-        """Resolve a bearer token; raises AuthenticationFailed for unknown, expired or revoked."""
+        """Resolve a bearer token; raises AuthenticationError for unknown, expired or revoked."""
         now = self._scope.now()
         row = self._session.execute(
             select(AuthSession, User)
@@ -186,7 +186,7 @@ class AuthService:
             or row.AuthSession.last_used_at + idle <= now
             or row.User.disabled
         ):
-            raise AuthenticationFailed(
+            raise AuthenticationError(
                 "The access token is missing, expired or revoked. Sign in again.",
                 refusal=RefusalRecord(
                     Action.TOKEN_REJECTED.value,
@@ -204,7 +204,7 @@ class AuthService:
         principal = _require_principal(self._scope)
         auth = self._session.get(AuthSession, principal.session_id)
         if auth is None or auth.revoked_at is not None:
-            raise AuthenticationFailed("The session has already ended.")
+            raise AuthenticationError("The session has already ended.")
         auth.revoked_at = self._scope.now()
         self._scope.custody.append(
             Action.LOGOUT, actor=principal, object_type="session", object_id=str(auth.id)
@@ -237,7 +237,7 @@ class UserService:
     def bootstrap_admin(self, username: str, password: str | None) -> UserCreated:
         """The first administrator, created by ``init``; refused once any user exists."""
         if self._session.scalar(select(User.id).limit(1)) is not None:
-            raise Conflict("Custodia is already initialised: users exist.")
+            raise ConflictError("Custodia is already initialised: users exist.")
         data = UserCreate(
             username=username, display_name=username, role=Role.ADMIN, password=password
         )
@@ -245,7 +245,7 @@ class UserService:
 
     def _create(self, data: UserCreate, actor: Principal | None) -> UserCreated:
         if self._session.scalar(select(User.id).where(User.username == data.username)):
-            raise Conflict(
+            raise ConflictError(
                 f"The username '{data.username}' is taken.",
                 errors=[FieldProblem("username", "already taken")],
             )
@@ -286,7 +286,7 @@ class UserService:
     def _get(self, username: str) -> User:
         user = self._session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise NotFound(f"No user named '{username}'.")
+            raise NotFoundError(f"No user named '{username}'.")
         return user
 
     def set_disabled(self, username: str, disabled: bool) -> UserRead:
@@ -295,7 +295,7 @@ class UserService:
         require(principal, Permission.USER_MANAGE, object_type="user")
         user = self._get(username)
         if user.id == principal.user_id and disabled:
-            raise Conflict("Administrators cannot disable their own account.")
+            raise ConflictError("Administrators cannot disable their own account.")
         now = self._scope.now()
         user.disabled = disabled
         if disabled:
@@ -329,7 +329,10 @@ class CaseService:
             .order_by(User.username)
         )
         return CaseRead(
-            id=case.id, code=case.code, title=case.title, members=list(members),
+            id=case.id,
+            code=case.code,
+            title=case.title,
+            members=list(members),
             created_at=case.created_at,
         )
 
@@ -337,18 +340,23 @@ class CaseService:
         principal = _require_principal(self._scope)
         require(principal, Permission.CASE_MANAGE, object_type="case")
         if self._session.scalar(select(Case.id).where(Case.code == data.code)):
-            raise Conflict(
+            raise ConflictError(
                 f"A case with code '{data.code}' exists.",
                 errors=[FieldProblem("code", "already exists")],
             )
         case = Case(
-            code=data.code, title=data.title, created_at=self._scope.now(),
+            code=data.code,
+            title=data.title,
+            created_at=self._scope.now(),
             created_by=principal.user_id,
         )
         self._session.add(case)
         self._session.flush()
         self._scope.custody.append(
-            Action.CASE_CREATE, actor=principal, object_type="case", object_id=str(case.id),
+            Action.CASE_CREATE,
+            actor=principal,
+            object_type="case",
+            object_id=str(case.id),
             details={"code": case.code},
         )
         return self._read(case)
@@ -356,7 +364,7 @@ class CaseService:
     def by_code(self, code: str) -> Case:
         case = self._session.scalar(select(Case).where(Case.code == code))
         if case is None:
-            raise NotFound(f"No case with code '{code}'.")
+            raise NotFoundError(f"No case with code '{code}'.")
         return case
 
     def set_assignment(self, code: str, username: str, assigned: bool) -> CaseRead:
@@ -365,11 +373,11 @@ class CaseService:
         case = self.by_code(code)
         user = self._session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise ValidationFailed(
+            raise InvalidInputError(
                 f"No user named '{username}'.", errors=[FieldProblem("username", "unknown user")]
             )
         if Role(user.role) not in (Role.OFFICER, Role.INVESTIGATOR):
-            raise ValidationFailed(
+            raise InvalidInputError(
                 "Only officers and investigators are assigned to cases.",
                 errors=[FieldProblem("username", f"role {user.role} has no case access")],
             )
@@ -377,7 +385,9 @@ class CaseService:
         if assigned and member is None:
             self._session.add(
                 CaseMember(
-                    case_id=case.id, user_id=user.id, assigned_at=self._scope.now(),
+                    case_id=case.id,
+                    user_id=user.id,
+                    assigned_at=self._scope.now(),
                     assigned_by=principal.user_id,
                 )
             )
@@ -388,7 +398,9 @@ class CaseService:
         self._session.flush()
         self._scope.custody.append(
             Action.CASE_ASSIGN if assigned else Action.CASE_UNASSIGN,
-            actor=principal, object_type="case", object_id=str(case.id),
+            actor=principal,
+            object_type="case",
+            object_id=str(case.id),
             details={"user_id": user.id},
         )
         return self._read(case)
@@ -428,7 +440,10 @@ class KeyService:
         # The event is flushed first: if it cannot be written, no key is rotated.
         keyring = self._scope.runtime.keyring
         self._scope.custody.append(
-            Action.KEY_ROTATE, actor=principal, object_type="keyring", object_id=purpose.value,
+            Action.KEY_ROTATE,
+            actor=principal,
+            object_type="keyring",
+            object_id=purpose.value,
             details={"new_version": keyring.current_version(purpose) + 1},
         )
         return keyring.rotate(purpose)

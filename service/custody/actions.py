@@ -9,7 +9,7 @@ class Action(StrEnum):
     LOGIN = "auth.login"
     LOGIN_FAILED = "auth.login_failed"
     LOGOUT = "auth.logout"
-    TOKEN_REJECTED = "auth.token_rejected"
+    TOKEN_REJECTED = "auth.token_rejected"  # noqa: S105 - an action name
     ACCESS_DENIED = "access.denied"
 
     USER_CREATE = "user.create"

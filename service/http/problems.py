@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import DomainError, LoginThrottled
+from service.errors import DomainError, LoginThrottledError
 
 PROBLEM_TYPE_BASE = "https://custodia.example/problems/"
 log = logging.getLogger("custodia.http")
@@ -42,8 +42,9 @@ def problem_response(
         body["detail"] = detail
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type="application/problem+json",
-                        headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def _field_location(loc: tuple[Any, ...]) -> str:
@@ -58,11 +59,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
         headers = None
-        if isinstance(error, LoginThrottled):
+        if isinstance(error, LoginThrottledError):
             headers = {"Retry-After": str(error.retry_after_seconds)}
         return problem_response(
-            request, status=error.status, slug=error.slug, title=error.title,
-            detail=error.detail, errors=[e.as_dict() for e in error.errors] or None,
+            request,
+            status=error.status,
+            slug=error.slug,
+            title=error.title,
+            detail=error.detail,
+            errors=[e.as_dict() for e in error.errors] or None,
             headers=headers,
         )
 
@@ -75,16 +80,26 @@ def install_problem_handlers(app: FastAPI) -> None:
         ]
         fields = ", ".join(sorted({e["field"] for e in errors}))
         return problem_response(
-            request, status=422, slug="validation-failed", title="The request is not valid",
-            detail=f"Check these fields: {fields}.", errors=errors,
+            request,
+            status=422,
+            slug="validation-failed",
+            title="The request is not valid",
+            detail=f"Check these fields: {fields}.",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 401: "authentication-failed",
-                413: "payload-too-large"}.get(error.status_code, "http-error")
+        slug = {
+            404: "not-found",
+            405: "method-not-allowed",
+            401: "authentication-failed",
+            413: "payload-too-large",
+        }.get(error.status_code, "http-error")
         return problem_response(
-            request, status=error.status_code, slug=slug,
+            request,
+            status=error.status_code,
+            slug=slug,
             title=str(error.detail) if isinstance(error.detail, str) else "Request failed",
             headers=dict(error.headers) if error.headers else None,
         )
@@ -92,5 +107,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-        return problem_response(request, status=500, slug="internal-error",
-                                title="Internal server error")
+        return problem_response(
+            request, status=500, slug="internal-error", title="Internal server error"
+        )

@@ -34,7 +34,7 @@ class FileAttachmentStore:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(partial, final)
+            partial.replace(final)
         except BaseException:
             with suppress(FileNotFoundError):
                 partial.unlink()

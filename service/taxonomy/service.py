@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.errors import FieldProblem, ValidationFailed
+from service.errors import FieldProblem, InvalidInputError
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 TAXONOMY_FILE = SCHEMAS_DIR / "taxonomy" / "violations.v1.json"
@@ -86,7 +86,7 @@ class Taxonomy:
         return {c for c in self.categories if c == code or c.startswith(prefix)}
 
     def validate_codes(self, codes: Iterable[str], field: str) -> list[str]:
-        """Returns the codes de-duplicated in order; raises ValidationFailed for unknown ones."""
+        """Returns the codes de-duplicated in order; raises InvalidInputError for unknown ones."""
         seen: list[str] = []
         unknown: list[str] = []
         for code in codes:
@@ -96,7 +96,7 @@ class Taxonomy:
                 seen.append(code)
         if unknown:
             valid = ", ".join(sorted(self.categories))
-            raise ValidationFailed(
+            raise InvalidInputError(
                 f"Unknown violation categor{'y' if len(unknown) == 1 else 'ies'}: "
                 f"{', '.join(unknown)}. Valid codes: {valid}.",
                 errors=[FieldProblem(field, f"unknown category '{code}'") for code in unknown],

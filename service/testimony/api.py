@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from service.deps import CallerDep
-from service.errors import FieldProblem, ValidationFailed
+from service.errors import FieldProblem, InvalidInputError
 from service.testimony.attachments import AttachmentService
 from service.testimony.schemas import (
     AttachmentRead,
@@ -67,7 +67,9 @@ def add_incident(testimony_id: str, body: IncidentIn, caller: CallerDep) -> Inci
 def update_incident(
     testimony_id: str, incident_id: str, body: IncidentUpdate, caller: CallerDep
 ) -> IncidentRead:
-    return caller.run(lambda s: TestimonyService(s).update_incident(testimony_id, incident_id, body))
+    return caller.run(
+        lambda s: TestimonyService(s).update_incident(testimony_id, incident_id, body)
+    )
 
 
 @router.post("/testimonies/{testimony_id}/consent")
@@ -79,7 +81,7 @@ def change_consent(
 
 def _upload_filename(content_disposition: str | None) -> str:
     if not content_disposition:
-        raise ValidationFailed(
+        raise InvalidInputError(
             "Name the file in a Content-Disposition header, e.g. "
             "'attachment; filename*=UTF-8''drawing.png'.",
             errors=[FieldProblem("content-disposition", "required")],
@@ -88,7 +90,7 @@ def _upload_filename(content_disposition: str | None) -> str:
     message["content-disposition"] = content_disposition
     name = message.get_filename()
     if not name:
-        raise ValidationFailed(
+        raise InvalidInputError(
             "The Content-Disposition header has no filename.",
             errors=[FieldProblem("content-disposition", "filename missing")],
         )
@@ -137,7 +139,7 @@ async def upload_attachment(
     reader = _BodyReader(request.stream().__aiter__())
     return await run_in_threadpool(
         caller.run,
-        lambda s: AttachmentService(s).upload(testimony_id, filename, content_type, reader),  # type: ignore[arg-type]
+        lambda s: AttachmentService(s).upload(testimony_id, filename, content_type, reader),
     )
 
 

@@ -12,7 +12,6 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from sqlalchemy import select
 
@@ -20,15 +19,15 @@ from service.access.policy import Permission
 from service.crypto.envelope import FieldContext
 from service.crypto.errors import CryptoError, StreamTooLargeError
 from service.crypto.interfaces import KeyPurpose
-from service.crypto.stream import encrypt_stream, iter_decrypt
+from service.crypto.stream import ByteReader, encrypt_stream, iter_decrypt
 from service.custody.actions import Action
 from service.errors import (
     FieldProblem,
-    IntegrityFailure,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationFailed,
+    IntegrityCheckError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
 )
 from service.runtime import Scope
 from service.storage.mediatypes import SNIFF_BYTES, content_matches
@@ -42,7 +41,7 @@ MAX_FILENAME_BYTES = 255
 
 
 def check_filename(name: str) -> str:
-    """Returns the NFC form; raises ValidationFailed for names that could act as paths."""
+    """Returns the NFC form; raises InvalidInputError for names that could act as paths."""
     name = unicodedata.normalize("NFC", name.strip())
     problem = None
     if not name:
@@ -52,8 +51,9 @@ def check_filename(name: str) -> str:
     elif len(name.encode("utf-8")) > MAX_FILENAME_BYTES:
         problem = f"must be at most {MAX_FILENAME_BYTES} bytes"
     if problem:
-        raise ValidationFailed(
-            f"The file name is not acceptable: {problem}.", errors=[FieldProblem("filename", problem)]
+        raise InvalidInputError(
+            f"The file name is not acceptable: {problem}.",
+            errors=[FieldProblem("filename", problem)],
         )
     return name
 
@@ -65,7 +65,7 @@ def _attachment_context(attachment_id: str) -> bytes:
 class _Prefixed:
     """A reader that first returns bytes already consumed for sniffing."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: ByteReader) -> None:
         self._head = head
         self._rest = rest
 
@@ -92,23 +92,26 @@ class AttachmentService:
         self._testimonies = TestimonyService(scope)
 
     def upload(
-        self, testimony_id: str, filename: str, media_type: str, source: BinaryIO
+        self, testimony_id: str, filename: str, media_type: str, source: ByteReader
     ) -> AttachmentRead:
-        """Raises ValidationFailed, UnsupportedMediaType or PayloadTooLarge; nothing is kept."""
+        """Raises InvalidInputError, UnsupportedMediaTypeError or PayloadTooLargeError.
+
+        On any failure nothing is kept: the partial ciphertext file is removed.
+        """
         principal = self._testimonies.principal()
         testimony = self._testimonies.load(testimony_id, Permission.ATTACHMENT_UPLOAD)
         name = check_filename(filename)
         settings = self._scope.runtime.settings
         media_type = media_type.split(";")[0].strip().lower()
         if media_type not in settings.allowed_media_types:
-            raise UnsupportedMediaType(
+            raise UnsupportedMediaTypeError(
                 f"Files of type '{media_type}' are not accepted. Accepted: "
                 f"{', '.join(settings.allowed_media_types)}.",
                 errors=[FieldProblem("content-type", "not on the allow-list")],
             )
         head = source.read(SNIFF_BYTES)
         if not content_matches(media_type, head):
-            raise UnsupportedMediaType(
+            raise UnsupportedMediaTypeError(
                 f"The file's content does not look like '{media_type}'.",
                 errors=[FieldProblem("content-type", "content does not match the declared type")],
             )
@@ -120,12 +123,14 @@ class AttachmentService:
         try:
             with store.writer(attachment_id) as sink:
                 result = encrypt_stream(
-                    key.data_key, _Prefixed(head, source), sink,  # type: ignore[arg-type]
+                    key.data_key,
+                    _Prefixed(head, source),
+                    sink,
                     aad=_attachment_context(attachment_id),
                     max_plaintext_bytes=settings.max_attachment_bytes,
                 )
         except StreamTooLargeError:
-            raise PayloadTooLarge(
+            raise PayloadTooLargeError(
                 f"The file is larger than the limit of {settings.max_attachment_bytes} bytes.",
                 errors=[FieldProblem("body", "too large")],
             ) from None
@@ -143,37 +148,51 @@ class AttachmentService:
         ctx = FieldContext("attachment", attachment_id, "meta", 1)
         self._session.add(
             Attachment(
-                id=attachment_id, testimony_id=testimony.id, media_type=media_type,
-                size_bytes=result.plaintext_size, kek_version=key.kek_version,
+                id=attachment_id,
+                testimony_id=testimony.id,
+                media_type=media_type,
+                size_bytes=result.plaintext_size,
+                kek_version=key.kek_version,
                 wrapped_key=key.wrapped,
                 meta_ciphertext=seal_document(key.data_key, CONTENT_KEY_ID, document, ctx),
-                content_sha256=digest, created_at=self._scope.now(),
+                content_sha256=digest,
+                created_at=self._scope.now(),
                 created_by=principal.user_id,
             )
         )
         self._session.flush()
         self._scope.custody.append(
-            Action.ATTACHMENT_CREATE, actor=principal, object_type="attachment",
-            object_id=attachment_id, object_sha256=digest,
+            Action.ATTACHMENT_CREATE,
+            actor=principal,
+            object_type="attachment",
+            object_id=attachment_id,
+            object_sha256=digest,
             details={"testimony_id": testimony.id, "size_bytes": result.plaintext_size},
         )
         return AttachmentRead(
-            id=attachment_id, filename=name, media_type=media_type,
-            size_bytes=result.plaintext_size, sha256=result.plaintext_sha256,
+            id=attachment_id,
+            filename=name,
+            media_type=media_type,
+            size_bytes=result.plaintext_size,
+            sha256=result.plaintext_sha256,
         )
 
     def _key_and_meta(self, attachment: Attachment) -> tuple[bytes, dict[str, object]]:
         if attachment.wrapped_key is None:
-            raise NotFound(f"No attachment with id '{attachment.id}'.")
+            raise NotFoundError(f"No attachment with id '{attachment.id}'.")
         try:
             data_key = self._scope.runtime.envelope.unwrap(
-                KeyPurpose.CONTENT, attachment.kek_version, attachment.wrapped_key,
+                KeyPurpose.CONTENT,
+                attachment.kek_version,
+                attachment.wrapped_key,
                 _attachment_context(attachment.id),
             )
         except CryptoError as error:
-            raise IntegrityFailure(str(error)) from None
+            raise IntegrityCheckError(str(error)) from None
         meta = open_document(
-            data_key, attachment.meta_ciphertext, FieldContext("attachment", attachment.id, "meta", 1)
+            data_key,
+            attachment.meta_ciphertext,
+            FieldContext("attachment", attachment.id, "meta", 1),
         )
         return data_key, meta
 
@@ -188,8 +207,10 @@ class AttachmentService:
             _, meta = self._key_and_meta(attachment)
             result.append(
                 AttachmentRead(
-                    id=attachment.id, filename=str(meta["filename"]),
-                    media_type=attachment.media_type, size_bytes=attachment.size_bytes,
+                    id=attachment.id,
+                    filename=str(meta["filename"]),
+                    media_type=attachment.media_type,
+                    size_bytes=attachment.size_bytes,
                     sha256=str(meta["sha256"]),
                 )
             )
@@ -198,13 +219,13 @@ class AttachmentService:
     def download(self, testimony_id: str, attachment_id: str) -> AttachmentDownload:
         """Checks the whole ciphertext before anything is released, then streams it.
 
-        Raises IntegrityFailure for a truncated, altered or swapped file.
+        Raises IntegrityCheckError for a truncated, altered or swapped file.
         """
         principal = self._testimonies.principal()
         testimony = self._testimonies.load(testimony_id, Permission.ATTACHMENT_READ)
         attachment = self._session.get(Attachment, attachment_id)
         if attachment is None or attachment.testimony_id != testimony.id:
-            raise NotFound(f"No attachment with id '{attachment_id}' in this testimony.")
+            raise NotFoundError(f"No attachment with id '{attachment_id}' in this testimony.")
         data_key, meta = self._key_and_meta(attachment)
         store = self._scope.runtime.attachments
         aad = _attachment_context(attachment.id)
@@ -214,21 +235,29 @@ class AttachmentService:
                 for chunk in iter_decrypt(data_key, handle, aad):
                     digest.update(chunk)
         except FileNotFoundError:
-            raise IntegrityFailure(f"The stored file of attachment {attachment.id} is missing.") from None
+            raise IntegrityCheckError(
+                f"The stored file of attachment {attachment.id} is missing."
+            ) from None
         except CryptoError as error:
-            raise IntegrityFailure(f"Attachment {attachment.id}: {error}.") from None
+            raise IntegrityCheckError(f"Attachment {attachment.id}: {error}.") from None
         if digest.hexdigest() != meta["sha256"]:
-            raise IntegrityFailure(
+            raise IntegrityCheckError(
                 f"Attachment {attachment.id}: the stored file does not match its recorded SHA-256."
             )
         self._scope.custody.append(
-            Action.ATTACHMENT_READ, actor=principal, object_type="attachment",
-            object_id=attachment.id, object_sha256=attachment.content_sha256,
+            Action.ATTACHMENT_READ,
+            actor=principal,
+            object_type="attachment",
+            object_id=attachment.id,
+            object_sha256=attachment.content_sha256,
             details={"testimony_id": testimony.id},
         )
         info = AttachmentRead(
-            id=attachment.id, filename=str(meta["filename"]), media_type=attachment.media_type,
-            size_bytes=attachment.size_bytes, sha256=str(meta["sha256"]),
+            id=attachment.id,
+            filename=str(meta["filename"]),
+            media_type=attachment.media_type,
+            size_bytes=attachment.size_bytes,
+            sha256=str(meta["sha256"]),
         )
 
         def chunks() -> Iterator[bytes]:

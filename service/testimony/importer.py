@@ -97,8 +97,12 @@ def import_lines(
             if problem is not None:
                 report.rejected.append(LineProblem(number, problem))
                 scope.custody.append(
-                    Action.IMPORT_LINE_REJECTED, actor=principal, object_type="import",
-                    object_id=None, outcome=Outcome.FAILED, details={"line": number},
+                    Action.IMPORT_LINE_REJECTED,
+                    actor=principal,
+                    object_type="import",
+                    object_id=None,
+                    outcome=Outcome.FAILED,
+                    details={"line": number},
                 )
                 if stop_on_error:
                     report.stopped_early = True

@@ -57,7 +57,9 @@ class InterviewIn(Strict):
 
 
 class IdentityIn(Strict):
-    legal_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    legal_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)
+    ]
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
     gender: ShortText | None = None
     contact: Annotated[str, StringConstraints(max_length=1000)] | None = None

@@ -17,7 +17,7 @@ from typing import Any
 from service.crypto.envelope import FieldContext, open_field, seal_field
 from service.crypto.errors import CryptoError
 from service.custody.canonical import canonical_json, sha256_hex
-from service.errors import IntegrityFailure
+from service.errors import IntegrityCheckError
 
 
 def new_salt() -> str:
@@ -35,11 +35,11 @@ def seal_document(
 
 
 def open_document(data_key: bytes, ciphertext: bytes, ctx: FieldContext) -> dict[str, Any]:
-    """Raises IntegrityFailure (safe to show) when the ciphertext does not authenticate."""
+    """Raises IntegrityCheckError (safe to show) when the ciphertext does not authenticate."""
     try:
         plaintext = open_field(data_key, ciphertext, ctx)
     except CryptoError as error:
-        raise IntegrityFailure(str(error)) from None
+        raise IntegrityCheckError(str(error)) from None
     document = json.loads(plaintext)
     assert isinstance(document, dict)
     return document

@@ -21,7 +21,13 @@ from service.crypto.envelope import FieldContext
 from service.crypto.errors import CryptoError
 from service.crypto.interfaces import KeyPurpose
 from service.custody.actions import Action
-from service.errors import AuthenticationFailed, Conflict, FieldProblem, IntegrityFailure, NotFound
+from service.errors import (
+    AuthenticationError,
+    ConflictError,
+    FieldProblem,
+    IntegrityCheckError,
+    NotFoundError,
+)
 from service.runtime import Scope
 from service.testimony.models import (
     ConsentEvent,
@@ -66,44 +72,54 @@ class TestimonyService:
 
     def principal(self) -> Principal:
         if self._scope.principal is None:
-            raise AuthenticationFailed("Sign in first.")
+            raise AuthenticationError("Sign in first.")
         return self._scope.principal
 
     def load(self, testimony_id: str, permission: Permission) -> Testimony:
-        """The testimony if the caller may act on it; NotFound (recorded) otherwise."""
+        """The testimony if the caller may act on it; NotFoundError (recorded) otherwise."""
         principal = self.principal()
         require(principal, permission, object_type="testimony", object_id=testimony_id)
         testimony = self._session.get(Testimony, testimony_id)
         if testimony is None or testimony.shredded_at is not None:
-            raise NotFound(f"No testimony with id '{testimony_id}'.")
+            raise NotFoundError(f"No testimony with id '{testimony_id}'.")
         require_in_case(
-            self._session, principal, permission,
-            case_id=testimony.case_id, object_type="testimony", object_id=testimony_id,
+            self._session,
+            principal,
+            permission,
+            case_id=testimony.case_id,
+            object_type="testimony",
+            object_id=testimony_id,
         )
         return testimony
 
     def data_key(self, testimony: Testimony) -> bytes:
         if testimony.wrapped_key is None:
-            raise NotFound(f"No testimony with id '{testimony.id}'.")
+            raise NotFoundError(f"No testimony with id '{testimony.id}'.")
         try:
             return self._scope.runtime.envelope.unwrap(
-                KeyPurpose.CONTENT, testimony.kek_version, testimony.wrapped_key,
+                KeyPurpose.CONTENT,
+                testimony.kek_version,
+                testimony.wrapped_key,
                 testimony_key_context(testimony.id),
             )
         except CryptoError as error:
-            raise IntegrityFailure(str(error)) from None
+            raise IntegrityCheckError(str(error)) from None
 
     def _case_for_create(self, code: str) -> Case:
         principal = self.principal()
         require(principal, Permission.TESTIMONY_CREATE, object_type="case", object_id=code)
         case = self._session.scalar(select(Case).where(Case.code == code))
         if case is None:
-            raise NotFound(
+            raise NotFoundError(
                 f"No case with code '{code}'.", errors=[FieldProblem("case", "unknown case")]
             )
         require_in_case(
-            self._session, principal, Permission.TESTIMONY_CREATE,
-            case_id=case.id, object_type="case", object_id=code,
+            self._session,
+            principal,
+            Permission.TESTIMONY_CREATE,
+            case_id=case.id,
+            object_type="case",
+            object_id=code,
         )
         return case
 
@@ -119,7 +135,7 @@ class TestimonyService:
         if data.external_id and self._session.scalar(
             select(Testimony.id).where(Testimony.external_id == data.external_id)
         ):
-            raise Conflict(
+            raise ConflictError(
                 f"A testimony with external_id '{data.external_id}' exists.",
                 errors=[FieldProblem("external_id", "already imported")],
             )
@@ -146,12 +162,19 @@ class TestimonyService:
         self._session.add(testimony)
         self._session.flush()
         version = self._add_version(
-            testimony, key.data_key, 1, data.interview.model_dump(mode="json"),
-            data.narrative.original, data.narrative.translation_en,
+            testimony,
+            key.data_key,
+            1,
+            data.interview.model_dump(mode="json"),
+            data.narrative.original,
+            data.narrative.translation_en,
         )
         self._scope.custody.append(
-            Action.TESTIMONY_CREATE, actor=principal, object_type="testimony",
-            object_id=testimony_id, object_sha256=version.content_sha256,
+            Action.TESTIMONY_CREATE,
+            actor=principal,
+            object_type="testimony",
+            object_id=testimony_id,
+            object_sha256=version.content_sha256,
             details={"version": 1, "case_id": case.id, "witness_id": witness.id},
         )
         for scope_name in data.consent.scopes:
@@ -161,13 +184,21 @@ class TestimonyService:
             for incident in data.incidents
         ]
         return TestimonyCreated(
-            id=testimony_id, version=1, witness_pseudonym=witness.pseudonym,
-            incident_ids=incident_ids, content_sha256=version.content_sha256,
+            id=testimony_id,
+            version=1,
+            witness_pseudonym=witness.pseudonym,
+            incident_ids=incident_ids,
+            content_sha256=version.content_sha256,
         )
 
     def _add_version(
-        self, testimony: Testimony, data_key: bytes, number: int, interview: dict[str, Any],
-        original: str, translation: str | None,
+        self,
+        testimony: Testimony,
+        data_key: bytes,
+        number: int,
+        interview: dict[str, Any],
+        original: str,
+        translation: str | None,
     ) -> TestimonyVersion:
         document = {
             "testimony_id": testimony.id,
@@ -198,7 +229,8 @@ class TestimonyService:
 
     def _open_version(self, data_key: bytes, version: TestimonyVersion) -> dict[str, Any]:
         return open_document(
-            data_key, version.content_ciphertext,
+            data_key,
+            version.content_ciphertext,
             FieldContext("testimony", version.testimony_id, "content", version.version),
         )
 
@@ -222,15 +254,18 @@ class TestimonyService:
         incidents = [
             self._incident_read(data_key, incident)
             for incident in self._session.scalars(
-                select(Incident).where(Incident.testimony_id == testimony.id).order_by(
-                    Incident.date_start, Incident.id
-                )
+                select(Incident)
+                .where(Incident.testimony_id == testimony.id)
+                .order_by(Incident.date_start, Incident.id)
             )
         ]
         attachments = AttachmentService(self._scope).list_for(testimony)
         self._scope.custody.append(
-            Action.TESTIMONY_READ, actor=principal, object_type="testimony",
-            object_id=testimony.id, object_sha256=version.content_sha256,
+            Action.TESTIMONY_READ,
+            actor=principal,
+            object_type="testimony",
+            object_id=testimony.id,
+            object_sha256=version.content_sha256,
             details={"version": version.version},
         )
         case_code = self._session.get_one(Case, testimony.case_id).code
@@ -265,9 +300,7 @@ class TestimonyService:
         )
         names = dict(
             self._session.execute(
-                select(User.id, User.username).where(
-                    User.id.in_({v.created_by for v in versions})
-                )
+                select(User.id, User.username).where(User.id.in_({v.created_by for v in versions}))
             ).tuples()
         )
         result = []
@@ -287,8 +320,11 @@ class TestimonyService:
                 )
             )
         self._scope.custody.append(
-            Action.TESTIMONY_HISTORY_READ, actor=principal, object_type="testimony",
-            object_id=testimony.id, details={"versions": len(result)},
+            Action.TESTIMONY_HISTORY_READ,
+            actor=principal,
+            object_type="testimony",
+            object_id=testimony.id,
+            details={"versions": len(result)},
         )
         return result
 
@@ -311,17 +347,22 @@ class TestimonyService:
         version = self._add_version(testimony, data_key, number, interview, original, translation)
         testimony.current_version = number
         self._scope.custody.append(
-            Action.TESTIMONY_UPDATE, actor=principal, object_type="testimony",
-            object_id=testimony.id, object_sha256=version.content_sha256,
+            Action.TESTIMONY_UPDATE,
+            actor=principal,
+            object_type="testimony",
+            object_id=testimony.id,
+            object_sha256=version.content_sha256,
             details={"version": number},
         )
         incident_ids = list(
             self._session.scalars(select(Incident.id).where(Incident.testimony_id == testimony.id))
         )
         return TestimonyCreated(
-            id=testimony.id, version=number,
+            id=testimony.id,
+            version=number,
             witness_pseudonym=self._session.get_one(Witness, testimony.witness_id).pseudonym,
-            incident_ids=incident_ids, content_sha256=version.content_sha256,
+            incident_ids=incident_ids,
+            content_sha256=version.content_sha256,
         )
 
     # ---- incidents -----------------------------------------------------------------------
@@ -336,16 +377,25 @@ class TestimonyService:
     def _create_incident(self, testimony: Testimony, data_key: bytes, data: IncidentIn) -> Incident:
         start, end = data.date_range()
         incident = Incident(
-            id=str(uuid.uuid4()), testimony_id=testimony.id, current_version=0,
-            date_start=start, date_end=end, date_precision=data.date_precision.value,
-            place=data.place, facility=data.facility,
+            id=str(uuid.uuid4()),
+            testimony_id=testimony.id,
+            current_version=0,
+            date_start=start,
+            date_end=end,
+            date_precision=data.date_precision.value,
+            place=data.place,
+            facility=data.facility,
             perpetrator_institution=data.perpetrator_institution,
-            involvement=data.involvement.value, retracted=False,
+            involvement=data.involvement.value,
+            retracted=False,
         )
         self._session.add(incident)
         self._session.flush()
         self._write_incident_version(
-            incident, data_key, list(dict.fromkeys(data.categories)), data.description,
+            incident,
+            data_key,
+            list(dict.fromkeys(data.categories)),
+            data.description,
             Action.INCIDENT_CREATE,
         )
         return incident
@@ -357,7 +407,7 @@ class TestimonyService:
         testimony = self.load(testimony_id, Permission.INCIDENT_CODE)
         incident = self._session.get(Incident, incident_id)
         if incident is None or incident.testimony_id != testimony.id:
-            raise NotFound(f"No incident with id '{incident_id}' in this testimony.")
+            raise NotFoundError(f"No incident with id '{incident_id}' in this testimony.")
         data_key = self.data_key(testimony)
         previous = self._incident_read(data_key, incident)
         if change.date is not None or change.date_precision is not None:
@@ -374,13 +424,21 @@ class TestimonyService:
                 if previous.date_precision == "range"
                 else None,
             }
-        updates = change.model_dump(exclude_unset=True, exclude={"date", "date_precision",
-                                                                 "date_end", "retracted"})
+        updates = change.model_dump(
+            exclude_unset=True, exclude={"date", "date_precision", "date_end", "retracted"}
+        )
         merged = IncidentIn.model_validate(
             {
-                **previous.model_dump(include={"categories", "place", "facility",
-                                               "perpetrator_institution", "involvement",
-                                               "description"}),
+                **previous.model_dump(
+                    include={
+                        "categories",
+                        "place",
+                        "facility",
+                        "perpetrator_institution",
+                        "involvement",
+                        "description",
+                    }
+                ),
                 **{k: v for k, v in updates.items() if v is not None},
                 **dating,
             }
@@ -396,14 +454,21 @@ class TestimonyService:
         if change.retracted is not None:
             incident.retracted = change.retracted
         self._write_incident_version(
-            incident, data_key, list(dict.fromkeys(merged.categories)), merged.description,
+            incident,
+            data_key,
+            list(dict.fromkeys(merged.categories)),
+            merged.description,
             Action.INCIDENT_UPDATE,
         )
         return self._incident_read(data_key, incident)
 
     def _write_incident_version(
-        self, incident: Incident, data_key: bytes, categories: list[str],
-        description: str | None, action: Action,
+        self,
+        incident: Incident,
+        data_key: bytes,
+        categories: list[str],
+        description: str | None,
+        action: Action,
     ) -> None:
         number = incident.current_version + 1
         document = {
@@ -426,26 +491,40 @@ class TestimonyService:
         digest = content_digest(document)
         self._session.add(
             IncidentVersion(
-                incident_id=incident.id, version=number, categories_json=json.dumps(categories),
-                date_start=incident.date_start, date_end=incident.date_end,
-                date_precision=incident.date_precision, place=incident.place,
+                incident_id=incident.id,
+                version=number,
+                categories_json=json.dumps(categories),
+                date_start=incident.date_start,
+                date_end=incident.date_end,
+                date_precision=incident.date_precision,
+                place=incident.place,
                 facility=incident.facility,
                 perpetrator_institution=incident.perpetrator_institution,
-                involvement=incident.involvement, retracted=incident.retracted,
+                involvement=incident.involvement,
+                retracted=incident.retracted,
                 content_ciphertext=seal_document(data_key, CONTENT_KEY_ID, document, ctx),
-                content_sha256=digest, created_at=self._scope.now(),
+                content_sha256=digest,
+                created_at=self._scope.now(),
                 created_by=self.principal().user_id,
             )
         )
         incident.current_version = number
-        self._session.execute(delete(IncidentCategory).where(IncidentCategory.incident_id == incident.id))
+        self._session.execute(
+            delete(IncidentCategory).where(IncidentCategory.incident_id == incident.id)
+        )
         self._session.add_all(IncidentCategory(incident_id=incident.id, code=c) for c in categories)
         self._session.flush()
         self._scope.custody.append(
-            action, actor=self.principal(), object_type="incident", object_id=incident.id,
+            action,
+            actor=self.principal(),
+            object_type="incident",
+            object_id=incident.id,
             object_sha256=digest,
-            details={"version": number, "testimony_id": incident.testimony_id,
-                     "categories": sorted(categories)},
+            details={
+                "version": number,
+                "testimony_id": incident.testimony_id,
+                "categories": sorted(categories),
+            },
         )
 
     def _incident_read(self, data_key: bytes, incident: Incident) -> IncidentRead:
@@ -456,16 +535,24 @@ class TestimonyService:
             )
         ).one()
         document = open_document(
-            data_key, version.content_ciphertext,
+            data_key,
+            version.content_ciphertext,
             FieldContext("incident", incident.id, "content", version.version),
         )
         return IncidentRead(
-            id=incident.id, version=version.version, categories=json.loads(version.categories_json),
-            date_start=incident.date_start, date_end=incident.date_end,
-            date_precision=incident.date_precision, place=incident.place,
-            facility=incident.facility, perpetrator_institution=incident.perpetrator_institution,
-            involvement=incident.involvement, description=document["description"],
-            retracted=incident.retracted, content_sha256=version.content_sha256,
+            id=incident.id,
+            version=version.version,
+            categories=json.loads(version.categories_json),
+            date_start=incident.date_start,
+            date_end=incident.date_end,
+            date_precision=incident.date_precision,
+            place=incident.place,
+            facility=incident.facility,
+            perpetrator_institution=incident.perpetrator_institution,
+            involvement=incident.involvement,
+            description=document["description"],
+            retracted=incident.retracted,
+            content_sha256=version.content_sha256,
         )
 
     # ---- consent -------------------------------------------------------------------------
@@ -479,16 +566,25 @@ class TestimonyService:
         self, testimony: Testimony, scope: ConsentScope, kind: str, effective_on: date
     ) -> None:
         event = ConsentEvent(
-            testimony_id=testimony.id, scope=scope.value, kind=kind, effective_on=effective_on,
-            recorded_at=self._scope.now(), recorded_by=self.principal().user_id,
+            testimony_id=testimony.id,
+            scope=scope.value,
+            kind=kind,
+            effective_on=effective_on,
+            recorded_at=self._scope.now(),
+            recorded_by=self.principal().user_id,
         )
         self._session.add(event)
         self._session.flush()
         self._scope.custody.append(
             Action.CONSENT_GIVE if kind == "given" else Action.CONSENT_WITHDRAW,
-            actor=self.principal(), object_type="testimony", object_id=testimony.id,
-            details={"scope": scope.value, "effective_on": effective_on.isoformat(),
-                     "consent_event_id": event.id},
+            actor=self.principal(),
+            object_type="testimony",
+            object_id=testimony.id,
+            details={
+                "scope": scope.value,
+                "effective_on": effective_on.isoformat(),
+                "consent_event_id": event.id,
+            },
         )
 
     def consent_state(self, testimony_id: str) -> list[ConsentScopeState]:
@@ -502,14 +598,17 @@ class TestimonyService:
             previous = state.get(event.scope)
             if event.kind == "given":
                 state[event.scope] = ConsentScopeState(
-                    scope=ConsentScope(event.scope), given_on=event.effective_on,
-                    withdrawn_on=None, active=True,
+                    scope=ConsentScope(event.scope),
+                    given_on=event.effective_on,
+                    withdrawn_on=None,
+                    active=True,
                 )
             else:
                 state[event.scope] = ConsentScopeState(
                     scope=ConsentScope(event.scope),
                     given_on=previous.given_on if previous else None,
-                    withdrawn_on=event.effective_on, active=False,
+                    withdrawn_on=event.effective_on,
+                    active=False,
                 )
         return [state[k] for k in sorted(state)]
 

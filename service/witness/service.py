@@ -17,7 +17,13 @@ from service.crypto.envelope import FieldContext
 from service.crypto.errors import CryptoError
 from service.crypto.interfaces import KeyPurpose
 from service.custody.actions import Action
-from service.errors import AuthenticationFailed, Conflict, FieldProblem, IntegrityFailure, NotFound
+from service.errors import (
+    AuthenticationError,
+    ConflictError,
+    FieldProblem,
+    IntegrityCheckError,
+    NotFoundError,
+)
 from service.runtime import Scope
 from service.testimony.schemas import IdentityIn, IdentityRead
 from service.testimony.sealing import content_digest, new_salt, open_document, seal_document
@@ -37,7 +43,7 @@ class WitnessService:
 
     def principal(self) -> Principal:
         if self._scope.principal is None:
-            raise AuthenticationFailed("Sign in first.")
+            raise AuthenticationError("Sign in first.")
         return self._scope.principal
 
     def get_or_create(self, pseudonym: str, case_id: int) -> tuple[Witness, bool]:
@@ -46,7 +52,7 @@ class WitnessService:
         witness = self._session.scalar(select(Witness).where(Witness.pseudonym == pseudonym))
         if witness is not None:
             if witness.case_id != case_id:
-                raise Conflict(
+                raise ConflictError(
                     f"The pseudonym '{pseudonym}' is already in use.",
                     errors=[FieldProblem("witness.pseudonym", "already in use")],
                 )
@@ -61,7 +67,10 @@ class WitnessService:
         self._session.add(witness)
         self._session.flush()
         self._scope.custody.append(
-            Action.WITNESS_CREATE, actor=principal, object_type="witness", object_id=witness.id,
+            Action.WITNESS_CREATE,
+            actor=principal,
+            object_type="witness",
+            object_id=witness.id,
         )
         return witness, True
 
@@ -110,16 +119,20 @@ class WitnessService:
     def reveal(self, pseudonym: str, reason: str) -> IdentityRead:
         """Decrypts the latest identity for a caller entitled to the witness's case.
 
-        The reason is recorded on the custody event; raises NotFound for an unknown witness,
+        The reason is recorded on the custody event; raises NotFoundError for an unknown witness,
         one outside the caller's cases, or one without an identity on file.
         """
         principal = self.principal()
         witness = self._session.scalar(select(Witness).where(Witness.pseudonym == pseudonym))
         if witness is None:
-            raise NotFound(f"No witness with pseudonym '{pseudonym}'.")
+            raise NotFoundError(f"No witness with pseudonym '{pseudonym}'.")
         require_in_case(
-            self._session, principal, Permission.IDENTITY_REVEAL,
-            case_id=witness.case_id, object_type="witness", object_id=pseudonym,
+            self._session,
+            principal,
+            Permission.IDENTITY_REVEAL,
+            case_id=witness.case_id,
+            object_type="witness",
+            object_id=pseudonym,
         )
         record = self._session.scalar(
             select(IdentityRecord)
@@ -128,14 +141,16 @@ class WitnessService:
             .limit(1)
         )
         if record is None:
-            raise NotFound(f"No identity is on file for witness '{pseudonym}'.")
+            raise NotFoundError(f"No identity is on file for witness '{pseudonym}'.")
         try:
             data_key = self._scope.runtime.envelope.unwrap(
-                KeyPurpose.IDENTITY, record.kek_version, record.wrapped_key,
+                KeyPurpose.IDENTITY,
+                record.kek_version,
+                record.wrapped_key,
                 _identity_context(witness.id),
             )
         except CryptoError as error:
-            raise IntegrityFailure(str(error)) from None
+            raise IntegrityCheckError(str(error)) from None
         document = open_document(
             data_key,
             record.identity_ciphertext,

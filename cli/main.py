@@ -7,33 +7,38 @@ Commands that touch records run as a named user (``--user``; password from
 from __future__ import annotations
 
 import json
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import (
+    console,
+    context,
+    errors,
+    fail,
+    opened_runtime,
+    read_password_stdin,
+    run_as_user,
+    signed_in,
+    state,
+)
+from cli.custody import custody_app
 from service.access.schemas import CaseCreate, UserCreate
-from service.access.service import AuthService, CaseService, KeyService, UserService
+from service.access.service import CaseService, KeyService, UserService
 from service.config import Settings
-from service.context import Channel, Principal, RequestContext, Role
+from service.context import Role
 from service.crypto.errors import CryptoError
 from service.crypto.interfaces import KeyPurpose
 from service.errors import DomainError
-from service.runtime import Runtime, Scope
 from service.setup import initialise, is_initialised
 from service.taxonomy.service import Taxonomy
 from service.testimony.importer import import_lines
 from service.testimony.schemas import TestimonyImport
 from service.testimony.service import TestimonyService
 
-T = TypeVar("T")
 app = typer.Typer(
     help="Custodia: encrypted testimonies with a verifiable chain of custody.",
     no_args_is_help=True,
@@ -53,20 +58,11 @@ app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(testimony_app, name="testimony")
 app.add_typer(schema_app, name="schema")
 app.add_typer(key_app, name="key")
+app.add_typer(custody_app, name="custody")
 
-console = Console()
-errors = Console(stderr=True)
 IMPORT_SCHEMA_PATH = (
     Path(__file__).resolve().parents[1] / "schemas" / "testimony-import.schema.json"
 )
-
-
-class State:
-    settings: Settings
-    username: str | None = None
-
-
-state = State()
 
 
 @app.callback()
@@ -88,58 +84,6 @@ def main_options(
         overrides["database_url"] = database_url
     state.settings = Settings(**overrides)  # type: ignore[arg-type]
     state.username = user
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def opened_runtime() -> Iterator[Runtime]:
-    if not is_initialised(state.settings):
-        raise fail(f"{state.settings.resolved_data_dir} is not initialised: run 'custodia init'.")
-    try:
-        runtime = Runtime.open(state.settings)
-    except CryptoError as error:
-        raise fail(str(error)) from None
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-
-
-def context() -> RequestContext:
-    return RequestContext(channel=Channel.CLI)
-
-
-def signed_in(runtime: Runtime) -> Principal:
-    if not state.username:
-        raise fail("Name the acting user with --user (or CUSTODIA_USER).", 2)
-    password = os.environ.get("CUSTODIA_PASSWORD")
-    if password is None:
-        password = typer.prompt(f"Password for {state.username}", hide_input=True)
-    username = state.username
-    return runtime.run(
-        context(), None, lambda s: AuthService(s).verify_cli_password(username, password)
-    )
-
-
-def run_as_user(work: Callable[[Scope], T]) -> T:
-    """Signs in, runs ``work`` in one transaction, and turns domain errors into exit codes."""
-    with opened_runtime() as runtime:
-        try:
-            principal = signed_in(runtime)
-            return runtime.run(context(), principal, work)
-        except DomainError as error:
-            raise fail(error.detail) from None
-
-
-def read_password_stdin() -> str:
-    password = sys.stdin.readline().rstrip("\n")
-    if not password:
-        raise fail("No password on standard input.", 2)
-    return password
 
 
 # ---- set-up and serving --------------------------------------------------------------------

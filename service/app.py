@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from service.access import api as access_api
 from service.config import Settings
+from service.custody import api as custody_api
 from service.deps import RuntimeDep, get_principal
 from service.http.problems import install_problem_handlers, problem_response
 from service.runtime import Runtime
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     protected.include_router(access_api.router)
     protected.include_router(testimony_api.router)
     protected.include_router(taxonomy_api.router)
+    protected.include_router(custody_api.router)
     api.include_router(protected)
     app.include_router(api)
     return app

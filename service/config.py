@@ -44,7 +44,17 @@ class Settings(BaseSettings):
     login_slowdown_after: int = Field(default=3, ge=1)
     login_lock_after: int = Field(default=10, ge=2)
     login_lock_minutes: int = Field(default=15, ge=1)
-    custody_origin: str = "custodia.example/custody"
+    custody_origin: str = Field(
+        default="custodia.example/custody",
+        description="Checkpoint origin line and signing key name; unique per deployment",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,190}$",
+    )
+    checkpoint_every_events: int = Field(default=1000, ge=1)
+    checkpoint_every_minutes: int = Field(default=60, ge=1)
+    checkpoint_publish_dirs: tuple[Path, ...] = Field(
+        default=(),
+        description="Witness locations outside the database that receive every checkpoint",
+    )
     request_body_limit_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
     @field_validator("database_url")

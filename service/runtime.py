@@ -24,7 +24,9 @@ from service.crypto.envelope import EnvelopeCipher
 from service.crypto.interfaces import Keyring
 from service.crypto.keyring import FileKeyring
 from service.custody.actions import Action, Outcome
-from service.custody.service import CustodyLog
+from service.custody.models import CustodyCheckpoint
+from service.custody.publish import publish_checkpoint
+from service.custody.service import CheckpointPolicy, CustodyLog
 from service.db.base import utcnow
 from service.db.engine import make_engine, make_session_factory
 from service.errors import DomainError
@@ -67,6 +69,44 @@ class Runtime:
     def envelope(self) -> EnvelopeCipher:
         return EnvelopeCipher(self.keyring)
 
+    @cached_property
+    def checkpoint_policy(self) -> CheckpointPolicy:
+        return CheckpointPolicy(
+            origin=self.settings.custody_origin,
+            signing_key=self.keyring.signing_key,
+            every_events=self.settings.checkpoint_every_events,
+            every_minutes=self.settings.checkpoint_every_minutes,
+        )
+
+    def custody_log(
+        self, session: Session, context: RequestContext, scope: Scope | None = None
+    ) -> CustodyLog:
+        """The custody log of one transaction; new checkpoints are published after commit."""
+
+        def publish_after_commit(checkpoint: CustodyCheckpoint) -> None:
+            if scope is None or not self.settings.checkpoint_publish_dirs:
+                return
+            note, size = checkpoint.signed_note, checkpoint.tree_size
+
+            def publish() -> None:
+                publish_checkpoint(
+                    note,
+                    size,
+                    self.settings.checkpoint_publish_dirs,
+                    self.keyring,
+                    self.settings.custody_origin,
+                )
+
+            scope.after_commit(publish)
+
+        return CustodyLog(
+            session,
+            context,
+            self.checkpoint_policy,
+            clock=self.clock,
+            on_checkpoint=publish_after_commit,
+        )
+
     def run(
         self,
         context: RequestContext,
@@ -89,6 +129,7 @@ class Runtime:
                 session.rollback()
                 scope.undo_side_effects()
                 raise
+            scope.run_after_commit()
             return result
 
     def _record_refusal(
@@ -99,7 +140,7 @@ class Runtime:
         with self.session_factory() as session:
             if refusal.on_record is not None:
                 refusal.on_record(session)
-            CustodyLog(session, context, clock=self.clock).append(
+            self.custody_log(session, context).append(
                 Action(refusal.action),
                 actor=principal,
                 object_type=refusal.object_type,
@@ -120,10 +161,11 @@ class Scope:
     context: RequestContext
     principal: Principal | None
     _undo: list[Callable[[], None]] = field(default_factory=list)
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @cached_property
     def custody(self) -> CustodyLog:
-        return CustodyLog(self.session, self.context, clock=self.runtime.clock)
+        return self.runtime.custody_log(self.session, self.context, self)
 
     def now(self) -> datetime:
         return self.runtime.clock()
@@ -132,7 +174,20 @@ class Scope:
         """Register clean-up of a side effect outside the database (e.g. a stored file)."""
         self._undo.append(undo)
 
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Register work that must only happen once the transaction is durable."""
+        self._after_commit.append(action)
+
+    def run_after_commit(self) -> None:
+        for action in self._after_commit:
+            try:
+                action()
+            except Exception:
+                log.exception("an after-commit action failed")
+        self._after_commit.clear()
+
     def undo_side_effects(self) -> None:
+        self._after_commit.clear()
         for undo in reversed(self._undo):
             try:
                 undo()

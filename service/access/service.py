@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -40,6 +42,12 @@ from service.errors import (
     RefusalRecord,
 )
 from service.runtime import Scope
+
+
+class _WrappedKeyRow(Protocol):
+    kek_version: int
+    wrapped_key: bytes | None
+
 
 INVALID_CREDENTIALS = "The username or password is incorrect, or the account is disabled."
 
@@ -434,16 +442,50 @@ class KeyService:
         ]
 
     def rotate(self, purpose: KeyPurpose) -> int:
-        """Adds a key-encryption key version; existing data keys are re-wrapped lazily."""
+        """Adds a key-encryption key version and re-wraps every data key of that purpose.
+
+        Content is never re-encrypted. If the transaction fails after the keyring changed,
+        the old version still unwraps every key, so nothing becomes unreadable.
+        """
         principal = _require_principal(self._scope)
         require(principal, Permission.KEY_MANAGE, object_type="keyring")
-        # The event is flushed first: if it cannot be written, no key is rotated.
-        keyring = self._scope.runtime.keyring
+        envelope = self._scope.runtime.envelope
+        new_version = self._scope.runtime.keyring.rotate(purpose)
+        rewrapped = 0
+        for row, context in self._wrapped_keys(purpose):
+            assert row.wrapped_key is not None
+            row.kek_version, row.wrapped_key = envelope.rewrap(
+                purpose, row.kek_version, row.wrapped_key, context
+            )
+            rewrapped += 1
         self._scope.custody.append(
             Action.KEY_ROTATE,
             actor=principal,
             object_type="keyring",
             object_id=purpose.value,
-            details={"new_version": keyring.current_version(purpose) + 1},
+            details={"new_version": new_version, "rewrapped_keys": rewrapped},
         )
-        return keyring.rotate(purpose)
+        return new_version
+
+    def _wrapped_keys(self, purpose: KeyPurpose) -> Iterator[tuple[_WrappedKeyRow, bytes]]:
+        from service.testimony.attachments import attachment_key_context
+        from service.testimony.models import Attachment, Testimony
+        from service.testimony.service import testimony_key_context
+        from service.witness.models import IdentityRecord
+        from service.witness.service import identity_key_context
+
+        session = self._scope.session
+        if purpose is KeyPurpose.IDENTITY:
+            for identity in session.scalars(
+                select(IdentityRecord).where(IdentityRecord.wrapped_key.is_not(None))
+            ):
+                yield identity, identity_key_context(identity.witness_id)
+            return
+        for testimony in session.scalars(
+            select(Testimony).where(Testimony.wrapped_key.is_not(None))
+        ):
+            yield testimony, testimony_key_context(testimony.id)
+        for attachment in session.scalars(
+            select(Attachment).where(Attachment.wrapped_key.is_not(None))
+        ):
+            yield attachment, attachment_key_context(attachment.id)

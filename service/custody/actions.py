@@ -37,6 +37,10 @@ class Action(StrEnum):
     IDENTITY_UPDATE = "identity.update"
     IMPORT_LINE_REJECTED = "import.line_rejected"
 
+    CUSTODY_EXPORT = "custody.export"
+    CHECKPOINT_REQUEST = "custody.checkpoint_request"
+    CUSTODY_VERIFY = "custody.verify"
+
 
 class Outcome(StrEnum):
     OK = "ok"

@@ -2,25 +2,41 @@
 
 The log is written by the same session that performs the action, so both commit or neither
 does. Appending locks the single ``custody_head`` row: sequence numbers are gap-free and the
-order of events is the order of commits.
+order of events is the order of commits. The event's Merkle leaf, the inner tree nodes it
+completes and, when due, a signed checkpoint are written in that same transaction.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.context import Principal, RequestContext
 from service.custody.actions import Action, Outcome
 from service.custody.canonical import EventFields, canonical_json
-from service.custody.merkle import leaf_hash
-from service.custody.models import CustodyEvent, CustodyHead
+from service.custody.merkle import leaf_hash, root
+from service.custody.models import CustodyCheckpoint, CustodyEvent, CustodyHead
+from service.custody.note import Checkpoint, sign_checkpoint
+from service.custody.tree import DatabaseSubtrees, store_completed_nodes
 from service.db.base import utcnow
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """How checkpoints are made: signed by ``signing_key`` under ``origin``, every
+    ``every_events`` events and whenever ``every_minutes`` have passed since the last."""
+
+    origin: str
+    signing_key: Callable[[], Ed25519PrivateKey]
+    every_events: int
+    every_minutes: int
 
 
 class CustodyLog:
@@ -28,12 +44,21 @@ class CustodyLog:
         self,
         session: Session,
         context: RequestContext,
+        policy: CheckpointPolicy,
         *,
         clock: Callable[[], datetime] = utcnow,
+        on_checkpoint: Callable[[CustodyCheckpoint], None] | None = None,
     ) -> None:
         self._session = session
         self._context = context
+        self._policy = policy
         self._clock = clock
+        self._on_checkpoint = on_checkpoint
+
+    def _locked_head(self) -> CustodyHead:
+        return self._session.execute(
+            select(CustodyHead).where(CustodyHead.id == 1).with_for_update()
+        ).scalar_one()
 
     def append(
         self,
@@ -47,14 +72,12 @@ class CustodyLog:
         details: Mapping[str, Any] | None = None,
         actor_name: str | None = None,
     ) -> CustodyEvent:
-        """Add one event to the current transaction and flush it.
+        """Add one event (and its tree nodes) to the current transaction and flush it.
 
         Raises whatever the database raises; the caller's transaction then fails as a whole,
         so no action survives without its event.
         """
-        head = self._session.execute(
-            select(CustodyHead).where(CustodyHead.id == 1).with_for_update()
-        ).scalar_one()
+        head = self._locked_head()
         merged_details: dict[str, Any] = dict(details or {})
         merged_details.update(self._context.metadata())
         fields = EventFields(
@@ -71,6 +94,7 @@ class CustodyLog:
             object_sha256=object_sha256,
             details=merged_details,
         )
+        leaf = leaf_hash(fields.canonical_bytes())
         event = CustodyEvent(
             seq=fields.seq,
             occurred_at=fields.occurred_at,
@@ -84,12 +108,50 @@ class CustodyLog:
             object_id=fields.object_id,
             object_sha256=fields.object_sha256,
             details_json=canonical_json(merged_details).decode("utf-8"),
-            leaf_hash=leaf_hash(fields.canonical_bytes()),
+            leaf_hash=leaf,
         )
         self._session.add(event)
+        self._session.flush()
+        store_completed_nodes(self._session, head.size, leaf)
         head.size += 1
         self._session.flush()
+        if self._checkpoint_due(head):
+            self.checkpoint(reason="auto", head=head)
         return event
+
+    def _checkpoint_due(self, head: CustodyHead) -> bool:
+        if head.size - head.last_checkpoint_size >= self._policy.every_events:
+            return True
+        last = head.last_checkpoint_at
+        interval = timedelta(minutes=self._policy.every_minutes)
+        return last is None or self._clock() - last >= interval
+
+    def checkpoint(self, *, reason: str, head: CustodyHead | None = None) -> CustodyCheckpoint:
+        """Sign the tree as it stands in this transaction and keep the signed note."""
+        head = head or self._locked_head()
+        size = head.size
+        root_hash = root(size, DatabaseSubtrees(self._session))
+        note = sign_checkpoint(
+            Checkpoint(self._policy.origin, size, root_hash),
+            self._policy.origin,
+            self._policy.signing_key(),
+        )
+        now = self._clock()
+        row = CustodyCheckpoint(
+            tree_size=size,
+            root_hash=root_hash,
+            signed_note=note,
+            key_name=self._policy.origin,
+            reason=reason,
+            created_at=now,
+        )
+        self._session.add(row)
+        head.last_checkpoint_size = size
+        head.last_checkpoint_at = now
+        self._session.flush()
+        if self._on_checkpoint is not None:
+            self._on_checkpoint(row)
+        return row
 
 
 def event_fields(event: CustodyEvent) -> EventFields:

@@ -58,7 +58,7 @@ def check_filename(name: str) -> str:
     return name
 
 
-def _attachment_context(attachment_id: str) -> bytes:
+def attachment_key_context(attachment_id: str) -> bytes:
     return f"attachment:{attachment_id}".encode()
 
 
@@ -117,7 +117,7 @@ class AttachmentService:
             )
         attachment_id = str(uuid.uuid4())
         key = self._scope.runtime.envelope.new_wrapped_key(
-            KeyPurpose.CONTENT, _attachment_context(attachment_id)
+            KeyPurpose.CONTENT, attachment_key_context(attachment_id)
         )
         store = self._scope.runtime.attachments
         try:
@@ -126,7 +126,7 @@ class AttachmentService:
                     key.data_key,
                     _Prefixed(head, source),
                     sink,
-                    aad=_attachment_context(attachment_id),
+                    aad=attachment_key_context(attachment_id),
                     max_plaintext_bytes=settings.max_attachment_bytes,
                 )
         except StreamTooLargeError:
@@ -185,7 +185,7 @@ class AttachmentService:
                 KeyPurpose.CONTENT,
                 attachment.kek_version,
                 attachment.wrapped_key,
-                _attachment_context(attachment.id),
+                attachment_key_context(attachment.id),
             )
         except CryptoError as error:
             raise IntegrityCheckError(str(error)) from None
@@ -228,7 +228,7 @@ class AttachmentService:
             raise NotFoundError(f"No attachment with id '{attachment_id}' in this testimony.")
         data_key, meta = self._key_and_meta(attachment)
         store = self._scope.runtime.attachments
-        aad = _attachment_context(attachment.id)
+        aad = attachment_key_context(attachment.id)
         digest = hashlib.sha256()
         try:
             with store.reader(attachment.id) as handle:

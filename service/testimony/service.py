@@ -298,11 +298,12 @@ class TestimonyService:
                 .order_by(TestimonyVersion.version)
             )
         )
-        names = dict(
-            self._session.execute(
+        names: dict[int, str] = {
+            user_id: username
+            for user_id, username in self._session.execute(
                 select(User.id, User.username).where(User.id.in_({v.created_by for v in versions}))
-            ).tuples()
-        )
+            )
+        }
         result = []
         for version in versions:
             document = self._open_version(data_key, version)

@@ -28,7 +28,8 @@ class IdentityRecord(Base):
     witness_id: Mapped[str] = mapped_column(ForeignKey("witnesses.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     kek_version: Mapped[int] = mapped_column(Integer)
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     identity_ciphertext: Mapped[Ciphertext]
+    content_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[Timestamp]
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))

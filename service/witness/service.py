@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from service.access.policy import Permission, require_in_case
+from service.access.policy import Permission, require, require_in_case
 from service.context import Principal
 from service.crypto.envelope import FieldContext
 from service.crypto.errors import CryptoError
@@ -32,7 +32,7 @@ from service.witness.models import IdentityRecord, Witness
 IDENTITY_KEY_ID = 1
 
 
-def _identity_context(witness_id: str) -> bytes:
+def identity_key_context(witness_id: str) -> bytes:
     return f"identity:{witness_id}".encode()
 
 
@@ -92,7 +92,7 @@ class WitnessService:
             "salt": new_salt(),
         }
         key = self._scope.runtime.envelope.new_wrapped_key(
-            KeyPurpose.IDENTITY, _identity_context(witness.id)
+            KeyPurpose.IDENTITY, identity_key_context(witness.id)
         )
         ctx = FieldContext("identity", witness.id, "identity", version)
         self._session.add(
@@ -102,6 +102,7 @@ class WitnessService:
                 kek_version=key.kek_version,
                 wrapped_key=key.wrapped,
                 identity_ciphertext=seal_document(key.data_key, IDENTITY_KEY_ID, document, ctx),
+                content_sha256=content_digest(document),
                 created_at=self._scope.now(),
                 created_by=principal.user_id,
             )
@@ -123,6 +124,9 @@ class WitnessService:
         one outside the caller's cases, or one without an identity on file.
         """
         principal = self.principal()
+        # The role check comes before the lookup, so a caller who may never reveal identities
+        # gets the same 403 for every pseudonym and cannot probe which witnesses exist.
+        require(principal, Permission.IDENTITY_REVEAL, object_type="witness", object_id=pseudonym)
         witness = self._session.scalar(select(Witness).where(Witness.pseudonym == pseudonym))
         if witness is None:
             raise NotFoundError(f"No witness with pseudonym '{pseudonym}'.")
@@ -140,14 +144,14 @@ class WitnessService:
             .order_by(IdentityRecord.version.desc())
             .limit(1)
         )
-        if record is None:
+        if record is None or record.wrapped_key is None:
             raise NotFoundError(f"No identity is on file for witness '{pseudonym}'.")
         try:
             data_key = self._scope.runtime.envelope.unwrap(
                 KeyPurpose.IDENTITY,
                 record.kek_version,
                 record.wrapped_key,
-                _identity_context(witness.id),
+                identity_key_context(witness.id),
             )
         except CryptoError as error:
             raise IntegrityCheckError(str(error)) from None

@@ -26,6 +26,7 @@ from cli.common import (
     state,
 )
 from cli.custody import custody_app
+from cli.search import reindex, search_app, stats
 from service.access.schemas import CaseCreate, UserCreate
 from service.access.service import CaseService, KeyService, UserService
 from service.config import Settings
@@ -59,6 +60,9 @@ app.add_typer(testimony_app, name="testimony")
 app.add_typer(schema_app, name="schema")
 app.add_typer(key_app, name="key")
 app.add_typer(custody_app, name="custody")
+app.add_typer(search_app, name="search")
+app.command("reindex")(reindex)
+app.command("stats")(stats)
 
 IMPORT_SCHEMA_PATH = (
     Path(__file__).resolve().parents[1] / "schemas" / "testimony-import.schema.json"
@@ -333,7 +337,7 @@ def import_file(
         except DomainError as error:
             raise fail(error.detail) from None
         with (
-            path.open(encoding="utf-8") as handle,
+            path.open("rb") as handle,
             Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),

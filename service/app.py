@@ -14,6 +14,7 @@ from service.custody import api as custody_api
 from service.deps import RuntimeDep, get_principal
 from service.http.problems import install_problem_handlers, problem_response
 from service.runtime import Runtime
+from service.search import api as search_api
 from service.taxonomy import api as taxonomy_api
 from service.testimony import api as testimony_api
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     protected.include_router(testimony_api.router)
     protected.include_router(taxonomy_api.router)
     protected.include_router(custody_api.router)
+    protected.include_router(search_api.router)
     api.include_router(protected)
     app.include_router(api)
     return app

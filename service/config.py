@@ -7,6 +7,7 @@ explicitly so tests and commands can point at their own data directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
         default="custodia.example/custody",
         description="Checkpoint origin line and signing key name; unique per deployment",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,190}$",
+    )
+    search_backend: Literal["auto", "whoosh", "postgres"] = Field(
+        default="auto",
+        description="auto: Whoosh on SQLite, PostgreSQL tables on PostgreSQL",
     )
     checkpoint_every_events: int = Field(default=1000, ge=1)
     checkpoint_every_minutes: int = Field(default=60, ge=1)

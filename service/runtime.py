@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +33,10 @@ from service.errors import DomainError
 from service.storage.files import FileAttachmentStore
 from service.storage.interfaces import AttachmentStore
 from service.taxonomy.service import Taxonomy
+
+if TYPE_CHECKING:
+    from service.search.indexer import SearchIndexer
+    from service.search.interfaces import SearchIndex
 
 T = TypeVar("T")
 log = logging.getLogger("custodia")
@@ -63,11 +67,40 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if "search_index" in self.__dict__:
+            self.search_index.close()
         self.engine.dispose()
 
     @cached_property
     def envelope(self) -> EnvelopeCipher:
         return EnvelopeCipher(self.keyring)
+
+    @cached_property
+    def search_index(self) -> SearchIndex:
+        """Whoosh in the data directory, or PostgreSQL tables on the scaled tier."""
+        backend = self.settings.search_backend
+        if backend == "auto":
+            backend = "whoosh" if self.engine.dialect.name == "sqlite" else "postgres"
+        if backend == "postgres":
+            from service.search.postgres_index import PostgresSearchIndex
+
+            return PostgresSearchIndex(self.engine)
+        from service.search.whoosh_index import WhooshSearchIndex
+
+        return WhooshSearchIndex(self.settings.search_dir)
+
+    @cached_property
+    def search_indexer(self) -> SearchIndexer:
+        from service.search.blind import BlindTokenizer
+        from service.search.indexer import SearchIndexer
+
+        return SearchIndexer(
+            self.session_factory,
+            self.search_index,
+            self.envelope,
+            BlindTokenizer(self.keyring.search_key()),
+            self.taxonomy,
+        )
 
     @cached_property
     def checkpoint_policy(self) -> CheckpointPolicy:
@@ -137,6 +170,18 @@ class Runtime:
     ) -> None:
         refusal = error.refusal
         assert refusal is not None
+        try:
+            self._write_refusal(context, principal, error)
+        except Exception:
+            # The refusal stands either way; a log that cannot take events is for the
+            # verifier to report, and must not turn a 4xx into a 500.
+            log.exception("could not record the refusal of %s", refusal.action)
+
+    def _write_refusal(
+        self, context: RequestContext, principal: Principal | None, error: DomainError
+    ) -> None:
+        refusal = error.refusal
+        assert refusal is not None
         with self.session_factory() as session:
             if refusal.on_record is not None:
                 refusal.on_record(session)
@@ -161,7 +206,7 @@ class Scope:
     context: RequestContext
     principal: Principal | None
     _undo: list[Callable[[], None]] = field(default_factory=list)
-    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     @cached_property
     def custody(self) -> CustodyLog:
@@ -174,9 +219,10 @@ class Scope:
         """Register clean-up of a side effect outside the database (e.g. a stored file)."""
         self._undo.append(undo)
 
-    def after_commit(self, action: Callable[[], None]) -> None:
+    def after_commit(self, action: Callable[[], object]) -> None:
         """Register work that must only happen once the transaction is durable."""
-        self._after_commit.append(action)
+        if action not in self._after_commit:
+            self._after_commit.append(action)
 
     def run_after_commit(self) -> None:
         for action in self._after_commit:

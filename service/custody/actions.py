@@ -37,6 +37,11 @@ class Action(StrEnum):
     IDENTITY_UPDATE = "identity.update"
     IMPORT_LINE_REJECTED = "import.line_rejected"
 
+    SEARCH = "search.query"
+    TESTIMONY_SNIPPET_READ = "testimony.snippet_read"
+    SEARCH_REINDEX = "search.reindex"
+    STATISTICS_READ = "statistics.read"
+
     CUSTODY_EXPORT = "custody.export"
     CHECKPOINT_REQUEST = "custody.checkpoint_request"
     CUSTODY_VERIFY = "custody.verify"

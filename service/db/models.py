@@ -3,6 +3,8 @@
 from service.access.models import AuthSession, Case, CaseMember, User
 from service.custody.models import CustodyEvent, CustodyHead
 from service.db.base import Base
+from service.search.models import SearchDocument
+from service.search.outbox import SearchOutboxEntry
 from service.testimony.models import (
     Attachment,
     ConsentEvent,
@@ -27,6 +29,8 @@ __all__ = [
     "Incident",
     "IncidentCategory",
     "IncidentVersion",
+    "SearchDocument",
+    "SearchOutboxEntry",
     "Testimony",
     "TestimonyVersion",
     "User",

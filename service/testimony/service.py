@@ -12,23 +12,25 @@ import uuid
 from datetime import date
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 
 from service.access.models import Case, User
 from service.access.policy import Permission, require, require_in_case
 from service.context import Principal
 from service.crypto.envelope import FieldContext
-from service.crypto.errors import CryptoError
 from service.crypto.interfaces import KeyPurpose
 from service.custody.actions import Action
 from service.errors import (
     AuthenticationError,
     ConflictError,
     FieldProblem,
-    IntegrityCheckError,
+    InvalidInputError,
     NotFoundError,
 )
 from service.runtime import Scope
+from service.search.outbox import enqueue
+from service.testimony.content import ContentReader, testimony_key_context
 from service.testimony.models import (
     ConsentEvent,
     Incident,
@@ -52,23 +54,37 @@ from service.testimony.schemas import (
     TestimonyUpdate,
     TestimonyVersionRead,
 )
-from service.testimony.sealing import content_digest, new_salt, open_document, seal_document
+from service.testimony.sealing import content_digest, new_salt, seal_document
 from service.witness.models import Witness
 from service.witness.service import WitnessService
 
 CONTENT_KEY_ID = 1
 
 
-def testimony_key_context(testimony_id: str) -> bytes:
-    return f"testimony:{testimony_id}".encode()
-
-
 class TestimonyService:
     def __init__(self, scope: Scope) -> None:
         self._scope = scope
         self._session = scope.session
+        self._content = ContentReader(scope.session, scope.runtime.envelope)
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def data_key(self, testimony: Testimony) -> bytes:
+        return self._content.data_key(testimony)
+
+    def _current_version(self, testimony: Testimony) -> TestimonyVersion:
+        return self._content.current_version(testimony)
+
+    def _open_version(self, data_key: bytes, version: TestimonyVersion) -> dict[str, Any]:
+        return self._content.open_version(data_key, version)
+
+    def _incident_read(self, data_key: bytes, incident: Incident) -> IncidentRead:
+        return self._content.incident_read(data_key, incident)
+
+    def _reindex(self, testimony_id: str) -> None:
+        """Queue the testimony for the search index in this transaction; drain after commit."""
+        enqueue(self._session, testimony_id)
+        self._scope.after_commit(self._scope.runtime.search_indexer.drain)
 
     def principal(self) -> Principal:
         if self._scope.principal is None:
@@ -92,27 +108,14 @@ class TestimonyService:
         )
         return testimony
 
-    def data_key(self, testimony: Testimony) -> bytes:
-        if testimony.wrapped_key is None:
-            raise NotFoundError(f"No testimony with id '{testimony.id}'.")
-        try:
-            return self._scope.runtime.envelope.unwrap(
-                KeyPurpose.CONTENT,
-                testimony.kek_version,
-                testimony.wrapped_key,
-                testimony_key_context(testimony.id),
-            )
-        except CryptoError as error:
-            raise IntegrityCheckError(str(error)) from None
-
     def _case_for_create(self, code: str) -> Case:
         principal = self.principal()
         require(principal, Permission.TESTIMONY_CREATE, object_type="case", object_id=code)
         case = self._session.scalar(select(Case).where(Case.code == code))
+        # A case the officer is not assigned to gets the very answer of an unknown case.
+        detail, errors = f"No case with code '{code}'.", [FieldProblem("case", "unknown case")]
         if case is None:
-            raise NotFoundError(
-                f"No case with code '{code}'.", errors=[FieldProblem("case", "unknown case")]
-            )
+            raise NotFoundError(detail, errors=errors)
         require_in_case(
             self._session,
             principal,
@@ -120,6 +123,8 @@ class TestimonyService:
             case_id=case.id,
             object_type="case",
             object_id=code,
+            detail=detail,
+            errors=errors,
         )
         return case
 
@@ -183,6 +188,7 @@ class TestimonyService:
             self._create_incident(testimony, key.data_key, incident).id
             for incident in data.incidents
         ]
+        self._reindex(testimony_id)
         return TestimonyCreated(
             id=testimony_id,
             version=1,
@@ -226,21 +232,6 @@ class TestimonyService:
         return version
 
     # ---- read ----------------------------------------------------------------------------
-
-    def _open_version(self, data_key: bytes, version: TestimonyVersion) -> dict[str, Any]:
-        return open_document(
-            data_key,
-            version.content_ciphertext,
-            FieldContext("testimony", version.testimony_id, "content", version.version),
-        )
-
-    def _current_version(self, testimony: Testimony) -> TestimonyVersion:
-        return self._session.scalars(
-            select(TestimonyVersion).where(
-                TestimonyVersion.testimony_id == testimony.id,
-                TestimonyVersion.version == testimony.current_version,
-            )
-        ).one()
 
     def read(self, testimony_id: str) -> TestimonyRead:
         """Decrypts the current version; the read itself is a custody event."""
@@ -358,6 +349,7 @@ class TestimonyService:
         incident_ids = list(
             self._session.scalars(select(Incident.id).where(Incident.testimony_id == testimony.id))
         )
+        self._reindex(testimony.id)
         return TestimonyCreated(
             id=testimony.id,
             version=number,
@@ -373,6 +365,7 @@ class TestimonyService:
         self._scope.runtime.taxonomy.validate_codes(data.categories, "categories")
         data_key = self.data_key(testimony)
         incident = self._create_incident(testimony, data_key, data)
+        self._reindex(testimony.id)
         return self._incident_read(data_key, incident)
 
     def _create_incident(self, testimony: Testimony, data_key: bytes, data: IncidentIn) -> Incident:
@@ -411,7 +404,7 @@ class TestimonyService:
             raise NotFoundError(f"No incident with id '{incident_id}' in this testimony.")
         data_key = self.data_key(testimony)
         previous = self._incident_read(data_key, incident)
-        if change.date is not None or change.date_precision is not None:
+        if any(v is not None for v in (change.date, change.date_precision, change.date_end)):
             dating = {
                 "date": change.date or _partial_date_text(previous),
                 "date_precision": change.date_precision or previous.date_precision,
@@ -428,22 +421,33 @@ class TestimonyService:
         updates = change.model_dump(
             exclude_unset=True, exclude={"date", "date_precision", "date_end", "retracted"}
         )
-        merged = IncidentIn.model_validate(
-            {
-                **previous.model_dump(
-                    include={
-                        "categories",
-                        "place",
-                        "facility",
-                        "perpetrator_institution",
-                        "involvement",
-                        "description",
-                    }
-                ),
-                **{k: v for k, v in updates.items() if v is not None},
-                **dating,
-            }
-        )
+        try:
+            merged = IncidentIn.model_validate(
+                {
+                    **previous.model_dump(
+                        include={
+                            "categories",
+                            "place",
+                            "facility",
+                            "perpetrator_institution",
+                            "involvement",
+                            "description",
+                        }
+                    ),
+                    **{k: v for k, v in updates.items() if v is not None},
+                    **dating,
+                }
+            )
+        except ValidationError as error:
+            # The change is valid alone but not with the fields it keeps (e.g. a new precision
+            # that does not fit the old date): a 422 naming the field, not a 500.
+            raise InvalidInputError(
+                "The incident would not be valid after this change.",
+                errors=[
+                    FieldProblem(".".join(str(p) for p in e["loc"]) or "date", e["msg"])
+                    for e in error.errors()
+                ],
+            ) from None
         self._scope.runtime.taxonomy.validate_codes(merged.categories, "categories")
         start, end = merged.date_range()
         incident.date_start, incident.date_end = start, end
@@ -461,6 +465,7 @@ class TestimonyService:
             merged.description,
             Action.INCIDENT_UPDATE,
         )
+        self._reindex(testimony.id)
         return self._incident_read(data_key, incident)
 
     def _write_incident_version(
@@ -528,39 +533,12 @@ class TestimonyService:
             },
         )
 
-    def _incident_read(self, data_key: bytes, incident: Incident) -> IncidentRead:
-        version = self._session.scalars(
-            select(IncidentVersion).where(
-                IncidentVersion.incident_id == incident.id,
-                IncidentVersion.version == incident.current_version,
-            )
-        ).one()
-        document = open_document(
-            data_key,
-            version.content_ciphertext,
-            FieldContext("incident", incident.id, "content", version.version),
-        )
-        return IncidentRead(
-            id=incident.id,
-            version=version.version,
-            categories=json.loads(version.categories_json),
-            date_start=incident.date_start,
-            date_end=incident.date_end,
-            date_precision=incident.date_precision,
-            place=incident.place,
-            facility=incident.facility,
-            perpetrator_institution=incident.perpetrator_institution,
-            involvement=incident.involvement,
-            description=document["description"],
-            retracted=incident.retracted,
-            content_sha256=version.content_sha256,
-        )
-
     # ---- consent -------------------------------------------------------------------------
 
     def change_consent(self, testimony_id: str, change: ConsentChange) -> list[ConsentScopeState]:
         testimony = self.load(testimony_id, Permission.CONSENT_RECORD)
         self._record_consent(testimony, change.scope, change.kind, change.effective_on)
+        self._reindex(testimony.id)
         return self.consent_state(testimony.id)
 
     def _record_consent(

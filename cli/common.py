@@ -56,15 +56,29 @@ def context() -> RequestContext:
     return RequestContext(channel=Channel.CLI)
 
 
-def signed_in(runtime: Runtime) -> Principal:
+def credentials() -> tuple[str, str]:
     if not state.username:
         raise fail("Name the acting user with --user (or CUSTODIA_USER).", 2)
     password = os.environ.get("CUSTODIA_PASSWORD")
     if password is None:
         password = typer.prompt(f"Password for {state.username}", hide_input=True)
-    username = state.username
+    return state.username, password
+
+
+def signed_in(runtime: Runtime) -> Principal:
+    username, password = credentials()
     return runtime.run(
         context(), None, lambda s: AuthService(s).verify_cli_password(username, password)
+    )
+
+
+def signed_in_without_recording(runtime: Runtime) -> Principal:
+    """Only for verifying a custody log too damaged to record the sign-in."""
+    username, password = credentials()
+    return runtime.run(
+        context(),
+        None,
+        lambda s: AuthService(s).check_credentials_without_recording(username, password),
     )
 
 

@@ -11,10 +11,20 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
-from cli.common import console, errors, fail, opened_runtime, run_as_user, signed_in
+from cli.common import (
+    console,
+    errors,
+    fail,
+    opened_runtime,
+    run_as_user,
+    signed_in,
+    signed_in_without_recording,
+)
 from cli.common import context as cli_context
 from service.custody.audit import CustodyService, EventFilter
+from service.custody.merkle import MerkleError
 from service.custody.note import NoteError, VerifierKey, parse_verifier_key
 from service.custody.verify import VerificationReport
 from service.errors import DomainError
@@ -104,7 +114,14 @@ def verify(
     keys = _load_keys(key or [])
     with opened_runtime() as runtime:
         try:
-            principal = signed_in(runtime)
+            try:
+                principal = signed_in(runtime)
+            except (SQLAlchemyError, MerkleError):
+                errors.print(
+                    "[yellow]warning:[/] the custody log cannot take new events, so this run "
+                    "and its sign-in cannot be recorded; verifying anyway."
+                )
+                principal = signed_in_without_recording(runtime)
             with Progress(
                 TextColumn("verifying"),
                 BarColumn(),

@@ -7,6 +7,7 @@ a case the caller is not assigned to answer "not found", so their existence does
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.access.models import CaseMember
 from service.context import Principal, Role
-from service.errors import AccessDeniedError, NotFoundError, RefusalRecord
+from service.errors import AccessDeniedError, FieldProblem, NotFoundError, RefusalRecord
 
 
 class Permission(StrEnum):
@@ -121,15 +122,22 @@ def require_in_case(
     case_id: int,
     object_type: str,
     object_id: str,
+    detail: str | None = None,
+    errors: Sequence[FieldProblem] = (),
 ) -> None:
-    """Role check plus case assignment; a record outside the caller's cases is 'not found'."""
+    """Role check plus case assignment; a record outside the caller's cases is 'not found'.
+
+    Callers that answer a missing record with their own ``detail`` and ``errors`` pass the
+    same ones here, so the two answers are identical and existence does not leak.
+    """
     require(principal, permission, object_type=object_type, object_id=object_id)
     if permission not in CASE_SCOPED:
         return
     member = session.get(CaseMember, (case_id, principal.user_id))
     if member is None:
         raise NotFoundError(
-            f"No {object_type.replace('_', ' ')} with id '{object_id}'.",
+            detail or f"No {object_type.replace('_', ' ')} with id '{object_id}'.",
+            errors=errors,
             refusal=RefusalRecord(
                 action="access.denied",
                 object_type=object_type,

@@ -231,6 +231,18 @@ class AuthService:
         user_id = auth.user_id
         return Principal(user_id, result.username, result.role, auth.id)
 
+    def check_credentials_without_recording(self, username: str, password: str) -> Principal:
+        """Verify a password without writing anything, for verifying a log that can no
+        longer take events. Refuses exactly what a sign-in refuses; records nothing."""
+        now = self._scope.now()
+        user = self._session.scalar(select(User).where(User.username == username.strip()))
+        if user is not None:
+            self._throttle(user, now)
+        valid = verify_password(user.password_hash if user else None, password)
+        if user is None or not valid or user.disabled:
+            raise AuthenticationError(INVALID_CREDENTIALS)
+        return Principal(user.id, user.username, Role(user.role))
+
 
 class UserService:
     def __init__(self, scope: Scope) -> None:
@@ -444,33 +456,40 @@ class KeyService:
     def rotate(self, purpose: KeyPurpose) -> int:
         """Adds a key-encryption key version and re-wraps every data key of that purpose.
 
-        Content is never re-encrypted. If the transaction fails after the keyring changed,
-        the old version still unwraps every key, so nothing becomes unreadable.
+        The custody event is written first, so if it cannot be written the keyring is never
+        touched. Content is never re-encrypted. If the transaction fails after the keyring
+        changed, the old version still unwraps every key, so nothing becomes unreadable.
         """
         principal = _require_principal(self._scope)
         require(principal, Permission.KEY_MANAGE, object_type="keyring")
-        envelope = self._scope.runtime.envelope
-        new_version = self._scope.runtime.keyring.rotate(purpose)
-        rewrapped = 0
-        for row, context in self._wrapped_keys(purpose):
-            assert row.wrapped_key is not None
-            row.kek_version, row.wrapped_key = envelope.rewrap(
-                purpose, row.kek_version, row.wrapped_key, context
-            )
-            rewrapped += 1
+        keyring = self._scope.runtime.keyring
+        rows = list(self._wrapped_keys(purpose))
+        expected = keyring.current_version(purpose) + 1
         self._scope.custody.append(
             Action.KEY_ROTATE,
             actor=principal,
             object_type="keyring",
             object_id=purpose.value,
-            details={"new_version": new_version, "rewrapped_keys": rewrapped},
+            details={
+                "new_version": expected,
+                "rewrapped_keys": len(rows),
+            },
         )
+        new_version = keyring.rotate(purpose)
+        if new_version != expected:
+            raise ConflictError("Another process rotated the keyring at the same time; retry.")
+        envelope = self._scope.runtime.envelope
+        for row, context in rows:
+            assert row.wrapped_key is not None
+            row.kek_version, row.wrapped_key = envelope.rewrap(
+                purpose, row.kek_version, row.wrapped_key, context
+            )
         return new_version
 
     def _wrapped_keys(self, purpose: KeyPurpose) -> Iterator[tuple[_WrappedKeyRow, bytes]]:
         from service.testimony.attachments import attachment_key_context
+        from service.testimony.content import testimony_key_context
         from service.testimony.models import Attachment, Testimony
-        from service.testimony.service import testimony_key_context
         from service.witness.models import IdentityRecord
         from service.witness.service import identity_key_context
 

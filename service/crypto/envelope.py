@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from service.crypto.errors import DecryptionError
+from service.crypto.errors import DecryptionError, KeyringError
 from service.crypto.interfaces import KeyPurpose, Keyring
 
 __all__ = [
@@ -207,9 +207,14 @@ class EnvelopeCipher:
         """Return the data key inside ``wrapped``.
 
         Raises ``DecryptionError`` if it does not authenticate and ``KeyringError`` if
-        ``kek_version`` is unknown.
+        ``kek_version`` is unknown; the message starts with ``context``, so an operator
+        learns which record's key failed (a context names a record, never a secret).
         """
-        return self._keyring.unwrap_data_key(purpose, kek_version, wrapped, context)
+        try:
+            return self._keyring.unwrap_data_key(purpose, kek_version, wrapped, context)
+        except (DecryptionError, KeyringError) as error:
+            owner = context.decode("utf-8", errors="replace")
+            raise type(error)(f"{owner}: {error}") from None
 
     def rewrap(
         self, purpose: KeyPurpose, kek_version: int, wrapped: bytes, context: bytes

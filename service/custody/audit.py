@@ -11,9 +11,10 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 
 from service.access.policy import Permission, require
 from service.context import Principal
@@ -21,7 +22,7 @@ from service.custody.actions import Action
 from service.custody.merkle import MerkleError, consistency_proof, inclusion_proof, root
 from service.custody.models import CustodyCheckpoint, CustodyEvent, CustodyHead
 from service.custody.note import VerifierKey
-from service.custody.publish import publish_checkpoint, verifier_key
+from service.custody.publish import PublishError, publish_checkpoint, verifier_key
 from service.custody.schemas import (
     ActivityRow,
     CheckpointRead,
@@ -33,15 +34,28 @@ from service.custody.schemas import (
 from service.custody.service import event_fields
 from service.custody.tree import DatabaseSubtrees
 from service.custody.verify import VerificationReport, verify_log
-from service.errors import AuthenticationError, FieldProblem, InvalidInputError, NotFoundError
+from service.errors import (
+    AuthenticationError,
+    ConflictError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+)
 from service.runtime import Scope
 
 MAX_PAGE = 1000
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Times without an offset are UTC (as the CLI's help says); others are converted."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class EventFilter:
-    """Which events an auditor asked for; every field is optional."""
+    """Which events an auditor asked for; every field is optional. Naive times are UTC."""
 
     actor: str | None = None
     action: str | None = None
@@ -50,6 +64,10 @@ class EventFilter:
     channel: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "since", as_utc(self.since))
+        object.__setattr__(self, "until", as_utc(self.until))
 
     def apply(self, query: Select[CustodyEvent]) -> Select[CustodyEvent]:
         for column, value in (
@@ -134,6 +152,7 @@ class CustodyService:
     ) -> list[ActivityRow]:
         """Per-user counts of each action and outcome: who did what, how often, when."""
         self._auditor()
+        since, until = as_utc(since), as_utc(until)
         query = select(
             CustodyEvent.actor_name,
             CustodyEvent.actor_role,
@@ -155,7 +174,7 @@ class CustodyService:
         ).order_by(CustodyEvent.actor_name, CustodyEvent.action)
         return [
             ActivityRow(actor=a, role=r, action=ac, outcome=o, count=c, first=f, last=la)
-            for a, r, ac, o, c, f, la in self._session.execute(query).tuples()
+            for a, r, ac, o, c, f, la in self._session.execute(query).all()
         ]
 
     def export(self, fmt: str, filters: EventFilter) -> Iterator[str]:
@@ -216,13 +235,19 @@ class CustodyService:
             raise InvalidInputError(
                 "No witness locations are configured (CUSTODIA_CHECKPOINT_PUBLISH_DIRS)."
             )
-        paths = publish_checkpoint(
-            checkpoint.signed_note,
-            checkpoint.tree_size,
-            settings.checkpoint_publish_dirs,
-            self._scope.runtime.keyring,
-            settings.custody_origin,
-        )
+        try:
+            paths = publish_checkpoint(
+                checkpoint.signed_note,
+                checkpoint.tree_size,
+                settings.checkpoint_publish_dirs,
+                self._scope.runtime.keyring,
+                settings.custody_origin,
+            )
+        except PublishError as error:
+            # A witness already holds other text for this size: the stored checkpoint or
+            # the signing key changed since it was published. That is for an auditor to
+            # look into (``custodia custody verify --against``), never to paper over.
+            raise ConflictError(str(error)) from None
         return [str(p) for p in paths]
 
     def _checkpoint_note(self, size: int) -> str | None:
@@ -308,18 +333,26 @@ class CustodyService:
             progress=progress,
         )
         first = report.first
-        self._scope.custody.append(
-            Action.CUSTODY_VERIFY,
-            actor=principal,
-            object_type="custody",
-            object_id=None,
-            details={
-                "events": report.events,
-                "ok": report.ok,
-                "first_problem": str(first) if first else None,
-                "published_checkpoints": report.published_checked,
-            },
-        )
+        try:
+            with self._session.begin_nested():
+                self._scope.custody.append(
+                    Action.CUSTODY_VERIFY,
+                    actor=principal,
+                    object_type="custody",
+                    object_id=None,
+                    details={
+                        "events": report.events,
+                        "ok": report.ok,
+                        "first_problem": str(first) if first else None,
+                        "published_checkpoints": report.published_checked,
+                    },
+                )
+        except (IntegrityError, MerkleError):
+            # A damaged log may refuse new events (a row forged at the head's sequence
+            # number, a deleted leaf the next node needs). The report naming that damage
+            # matters more than recording this run; an intact log must record it.
+            if report.ok:
+                raise
         return report
 
     def _check_size(self, size: int, field: str) -> None:

@@ -158,7 +158,7 @@ def _object_hashes(session: Session) -> dict[tuple[str, str], set[str]]:
         ("identity", select(IdentityRecord.witness_id, IdentityRecord.content_sha256)),
     )
     for kind, query in queries:
-        for object_id, digest in session.execute(query).tuples():
+        for object_id, digest in session.execute(query).all():
             known.setdefault((kind, object_id), set()).add(digest)
     return known
 
@@ -326,11 +326,20 @@ def _classify(
 
     A leaf hash binds the event's sequence number, so a row whose stored leaf fits its
     fields at ``seq - 1`` was pushed up by an inserted row, and one that fits at ``seq + 1``
-    was pulled down by a removed row.
+    was pulled down by a removed row -- unless its neighbour on that side fits this row's
+    ``seq``: then the two rows changed places.
     """
-    if event.seq > 0 and _recompute(event, event.seq - 1) == event.leaf_hash:
+
+    def fits(row: CustodyEvent | None, seq: int) -> bool:
+        return row is not None and seq >= 0 and _recompute(row, seq) == row.leaf_hash
+
+    if fits(event, event.seq - 1):
+        if fits(previous, event.seq):
+            return Problem.ORDER_CHANGED, event.seq
         return Problem.EVENT_INSERTED, event.seq - 1
-    if _recompute(event, event.seq + 1) == event.leaf_hash:
+    if fits(event, event.seq + 1):
+        if fits(following, event.seq):
+            return Problem.ORDER_CHANGED, event.seq
         return Problem.EVENT_MISSING, event.seq
     moved_back = last_time is not None and event.occurred_at < last_time
     moved_ahead = following is not None and event.occurred_at > following.occurred_at

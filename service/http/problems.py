@@ -9,6 +9,7 @@ only, no content) and answered with a bare 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,6 +56,16 @@ def _field_location(loc: tuple[Any, ...]) -> str:
     return text or "body"
 
 
+def _validation_entry(error: Mapping[str, Any]) -> dict[str, str]:
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":
+        # The last location part is a character offset into the body, not a field name.
+        position = loc[-1] if len(loc) > 1 else 0
+        reason = str((error.get("ctx") or {}).get("error", "")).strip()
+        return {"field": "body", "message": f"not valid JSON at character {position}: {reason}"}
+    return {"field": _field_location(loc), "message": str(error.get("msg", ""))}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
@@ -74,10 +85,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
         # Never echo the rejected input back: it may be testimony text or a password.
-        errors = [
-            {"field": _field_location(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
-            for e in error.errors()
-        ]
+        errors = [_validation_entry(e) for e in error.errors()]
         fields = ", ".join(sorted({e["field"] for e in errors}))
         return problem_response(
             request,

@@ -43,10 +43,15 @@ def _describe_validation(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_line(text: str) -> TestimonyImport:
+def parse_line(line: str | bytes) -> TestimonyImport:
     """Raises ValueError with a message naming the field (never echoing the content)."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"not valid UTF-8 (byte {error.start + 1})") from None
     try:
-        raw = json.loads(text)
+        raw = json.loads(line)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON (column {error.colno}: {error.msg})") from None
     try:
@@ -55,17 +60,37 @@ def parse_line(text: str) -> TestimonyImport:
         raise ValueError(_describe_validation(error)) from None
 
 
-def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+def _numbered(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str | bytes]]:
     for number, text in enumerate(lines, start=1):
         if text.strip():
             yield number, text
+
+
+def _record_refusal(scope: Scope, principal: Principal, error: DomainError, line: int) -> None:
+    """A refused line is on the record as a refusal, like a refused request (invariant 2).
+
+    The line's savepoint was rolled back; the refusal is written in the batch's transaction.
+    """
+    refusal = error.refusal
+    assert refusal is not None
+    if refusal.on_record is not None:
+        refusal.on_record(scope.session)
+    scope.custody.append(
+        Action(refusal.action),
+        actor=principal,
+        object_type=refusal.object_type,
+        object_id=refusal.object_id,
+        outcome=Outcome.DENIED if refusal.denied else Outcome.FAILED,
+        details={**refusal.details, "problem": error.slug, "line": line},
+        actor_name=refusal.actor_name,
+    )
 
 
 def import_lines(
     runtime: Runtime,
     context: RequestContext,
     principal: Principal,
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     stop_on_error: bool = False,
     batch_size: int = 200,
@@ -83,6 +108,7 @@ def import_lines(
                 return False
             number, text = item
             problem: str | None = None
+            refused: DomainError | None = None
             savepoint = scope.session.begin_nested()
             try:
                 created = service.create(parse_line(text))
@@ -92,8 +118,12 @@ def import_lines(
             except (ValueError, DomainError) as error:
                 savepoint.rollback()
                 problem = error.detail if isinstance(error, DomainError) else str(error)
+                if isinstance(error, DomainError) and error.refusal is not None:
+                    refused = error
             if progress:
                 progress(number)
+            if refused is not None:
+                _record_refusal(scope, principal, refused, number)
             if problem is not None:
                 report.rejected.append(LineProblem(number, problem))
                 scope.custody.append(

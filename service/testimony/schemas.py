@@ -9,12 +9,41 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _plain_text(value: str) -> str:
+    """Metadata kept in clear columns and shown in terminals carries no control characters:
+    PostgreSQL cannot store NUL in text, and an escape sequence would act on a terminal."""
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _external_id(value: str) -> str:
+    if not value:
+        raise ValueError("must not be blank; leave external_id out instead")
+    return _plain_text(value)
+
+
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_plain_text),
+]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=2_000_000)]
 Pseudonym = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
@@ -137,9 +166,14 @@ class IncidentIn(Strict):
 class TestimonyImport(Strict):
     """One testimony as entered by a documentation officer or imported from JSONL."""
 
-    external_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = (
-        None
-    )
+    external_id: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=100),
+            AfterValidator(_external_id),
+        ]
+        | None
+    ) = None
     case: CaseCode
     interview: InterviewIn
     witness: WitnessIn

@@ -128,8 +128,9 @@ class WitnessService:
         # gets the same 403 for every pseudonym and cannot probe which witnesses exist.
         require(principal, Permission.IDENTITY_REVEAL, object_type="witness", object_id=pseudonym)
         witness = self._session.scalar(select(Witness).where(Witness.pseudonym == pseudonym))
+        not_found = f"No witness with pseudonym '{pseudonym}'."
         if witness is None:
-            raise NotFoundError(f"No witness with pseudonym '{pseudonym}'.")
+            raise NotFoundError(not_found)
         require_in_case(
             self._session,
             principal,
@@ -137,6 +138,7 @@ class WitnessService:
             case_id=witness.case_id,
             object_type="witness",
             object_id=pseudonym,
+            detail=not_found,
         )
         record = self._session.scalar(
             select(IdentityRecord)

@@ -1,0 +1,269 @@
+"""Signing in and staying signed in, through the real API (OWASP ASVS authentication/sessions).
+
+The rules: one answer for every kind of bad sign-in, so usernames cannot be enumerated; a
+slow-down after a few failures and a lock after more, which an administrator can clear;
+tokens that expire, time out when idle, end at sign-out and all at once when the account is
+disabled, and that are stored only as a keyed hash. Time is controlled through
+``Runtime.clock``, which every service reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx2
+from sqlalchemy import select
+
+from service.access.models import AuthSession
+from service.context import Role
+from service.custody.models import CustodyEvent
+from service.db.base import utcnow
+from service.runtime import Scope
+from tests.factories import Account, Deployment
+
+LOGIN = "/api/v1/auth/login"
+PROBE = "/api/v1/taxonomy"  # any endpoint that needs nothing but a valid token
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def controlled_clock(deployment: Deployment) -> Clock:
+    clock = Clock()
+    deployment.runtime.clock = clock
+    return clock
+
+
+def sign_in(deployment: Deployment, username: str, password: str) -> httpx2.Response:
+    return deployment.client.post(LOGIN, json={"username": username, "password": password})
+
+
+def as_admin(deployment: Deployment) -> dict[str, str]:
+    """Fresh admin headers: after the clock moves, the set-up admin's token may have lapsed."""
+    return deployment.login(deployment.admin).headers
+
+
+def probe(deployment: Deployment, token: str) -> int:
+    return deployment.client.get(PROBE, headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def assert_problem(response: httpx2.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["type"]
+    return body
+
+
+# ---- one answer for every bad sign-in ------------------------------------------------------
+
+
+def test_unknown_user_wrong_password_and_disabled_account_get_the_same_answer(
+    deployment: Deployment,
+) -> None:
+    wrong = deployment.user(Role.OFFICER)
+    disabled = deployment.user(Role.OFFICER)
+    response = deployment.client.post(
+        f"/api/v1/users/{disabled.username}:disable", headers=deployment.admin.headers
+    )
+    assert response.status_code == 200, response.text
+
+    unknown_user = sign_in(deployment, "nobody.by.that.name", wrong.password)
+    wrong_password = sign_in(deployment, wrong.username, wrong.password + "x")
+    disabled_account = sign_in(deployment, disabled.username, disabled.password)
+
+    bodies = [assert_problem(r, 401) for r in (unknown_user, wrong_password, disabled_account)]
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert "access_token" not in bodies[0]
+
+
+# ---- slow-down and lock-out --------------------------------------------------------------------
+
+
+def test_after_repeated_failures_even_the_right_password_is_throttled(
+    deployment: Deployment,
+) -> None:
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.INVESTIGATOR)
+    for _ in range(deployment.settings.login_slowdown_after):
+        assert_problem(sign_in(deployment, account.username, "not-the-password"), 401)
+
+    throttled = sign_in(deployment, account.username, account.password)
+
+    body = assert_problem(throttled, 429)
+    wait = int(throttled.headers["Retry-After"])
+    assert wait >= 1
+    assert "access_token" not in body
+    clock.advance(seconds=wait)
+    assert sign_in(deployment, account.username, account.password).status_code == 200
+
+
+def _fail_until_locked(deployment: Deployment, clock: Clock, account: Account) -> None:
+    """Fails ``login_lock_after`` times, each time waiting out the slow-down first."""
+    for _ in range(deployment.settings.login_lock_after):
+        clock.advance(seconds=65)  # longer than any slow-down before the lock
+        assert_problem(sign_in(deployment, account.username, "not-the-password"), 401)
+
+
+def test_after_the_lock_threshold_the_account_is_locked_until_the_lock_expires(
+    deployment: Deployment,
+) -> None:
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.INVESTIGATOR)
+    _fail_until_locked(deployment, clock, account)
+
+    clock.advance(minutes=deployment.settings.login_lock_minutes - 1)
+    locked = sign_in(deployment, account.username, account.password)
+
+    body = assert_problem(locked, 429)
+    assert "locked" in body["detail"]
+    assert int(locked.headers["Retry-After"]) > 0
+    users = deployment.client.get("/api/v1/users", headers=as_admin(deployment)).json()
+    assert {u["username"]: u["locked"] for u in users}[account.username] is True
+    clock.advance(minutes=2)
+    assert sign_in(deployment, account.username, account.password).status_code == 200
+
+
+def test_an_administrator_enabling_the_account_clears_the_lock(deployment: Deployment) -> None:
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.INVESTIGATOR)
+    _fail_until_locked(deployment, clock, account)
+    assert sign_in(deployment, account.username, account.password).status_code == 429
+
+    response = deployment.client.post(
+        f"/api/v1/users/{account.username}:enable", headers=as_admin(deployment)
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["locked"] is False
+    assert sign_in(deployment, account.username, account.password).status_code == 200
+
+
+# ---- token lifetime ------------------------------------------------------------------------
+
+
+def test_a_token_expires_after_its_lifetime_even_while_in_use(deployment: Deployment) -> None:
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.AUDITOR)
+    ttl = deployment.settings.token_ttl_minutes
+    step = deployment.settings.token_idle_minutes - 5
+    used = 0
+
+    while used + step < ttl:  # in use all along, never idle for long
+        clock.advance(minutes=step)
+        used += step
+        assert probe(deployment, account.token) == 200, f"after {used} minutes"
+    clock.advance(minutes=ttl - used - 1)
+    assert probe(deployment, account.token) == 200, "a minute before the end of its lifetime"
+    clock.advance(minutes=1)
+
+    assert probe(deployment, account.token) == 401
+
+
+def test_a_token_expires_after_the_idle_timeout(deployment: Deployment) -> None:
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.AUDITOR)
+    idle = deployment.settings.token_idle_minutes
+    clock.advance(minutes=idle - 1)
+    assert probe(deployment, account.token) == 200  # use resets the idle timer
+    clock.advance(minutes=idle - 1)
+    assert probe(deployment, account.token) == 200
+
+    clock.advance(minutes=idle)
+    response = deployment.client.get(PROBE, headers=account.headers)
+
+    body = assert_problem(response, 401)
+    assert "Sign in again" in body["detail"]
+    assert deployment.custody_events()[-1]["action"] == "auth.token_rejected"
+
+
+def test_signing_out_revokes_the_token(deployment: Deployment) -> None:
+    account = deployment.user(Role.OFFICER)
+
+    response = deployment.client.post("/api/v1/auth/logout", headers=account.headers)
+
+    assert response.status_code == 204
+    assert_problem(deployment.client.get(PROBE, headers=account.headers), 401)
+    assert_problem(deployment.client.post("/api/v1/auth/logout", headers=account.headers), 401)
+
+
+def test_disabling_a_user_revokes_all_their_tokens_at_once(deployment: Deployment) -> None:
+    account = deployment.user(Role.OFFICER)
+    first = account.token
+    second = deployment.login(account).token
+    bystander = deployment.user(Role.OFFICER)
+    assert (probe(deployment, first), probe(deployment, second)) == (200, 200)
+
+    response = deployment.client.post(
+        f"/api/v1/users/{account.username}:disable", headers=deployment.admin.headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert (probe(deployment, first), probe(deployment, second)) == (401, 401)
+    assert probe(deployment, bystander.token) == 200
+    response = deployment.client.post(
+        f"/api/v1/users/{account.username}:enable", headers=deployment.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    assert (probe(deployment, first), probe(deployment, second)) == (401, 401)
+
+
+def test_tokens_are_stored_only_as_a_keyed_hash(deployment: Deployment) -> None:
+    account = deployment.user(Role.INVESTIGATOR)
+    token = account.token
+
+    def everything_stored(scope: Scope) -> list[str]:
+        values = []
+        for model in (AuthSession, CustodyEvent):
+            for row in scope.session.scalars(select(model)):
+                values += [repr(getattr(row, c.key)) for c in model.__table__.columns]
+        return values
+
+    stored = deployment.run(None, everything_stored)
+
+    assert stored, "nothing was read back"
+    assert not [v for v in stored if token in v]
+    assert not [v for v in stored if hashlib.sha256(token.encode()).hexdigest() in v]
+    assert probe(deployment, token) == 200
+
+
+# ---- password rules ------------------------------------------------------------------------
+
+
+def test_a_password_shorter_than_twelve_characters_is_refused_naming_the_field(
+    deployment: Deployment,
+) -> None:
+    def create(username: str, password: str) -> httpx2.Response:
+        return deployment.client.post(
+            "/api/v1/users",
+            json={
+                "username": username,
+                "display_name": username,
+                "role": "officer",
+                "password": password,
+            },
+            headers=deployment.admin.headers,
+        )
+
+    short = create("short.password", secrets.token_hex(6)[:11])
+    exact = create("twelve.chars", secrets.token_hex(6))
+
+    body = assert_problem(short, 422)
+    assert [e["field"] for e in body["errors"]] == ["password"]
+    assert "12" in body["detail"]
+    assert exact.status_code == 201, exact.text
+    users = deployment.client.get("/api/v1/users", headers=deployment.admin.headers).json()
+    assert "short.password" not in {u["username"] for u in users}

@@ -12,19 +12,12 @@ from service.access import api as access_api
 from service.config import Settings
 from service.custody import api as custody_api
 from service.deps import RuntimeDep, get_principal
-from service.http.problems import install_problem_handlers, problem_response
+from service.http.problems import SECURITY_HEADERS, install_problem_handlers, problem_response
 from service.runtime import Runtime
 from service.search import api as search_api
 from service.taxonomy import api as taxonomy_api
 from service.testimony import api as testimony_api
 
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-}
 # The interactive docs page needs scripts; it gets a looser policy than everything else.
 DOCS_PATHS = ("/docs", "/redoc")
 

@@ -15,7 +15,6 @@ class Action(StrEnum):
     USER_CREATE = "user.create"
     USER_DISABLE = "user.disable"
     USER_ENABLE = "user.enable"
-    USER_LIST = "user.list"
     CASE_CREATE = "case.create"
     CASE_ASSIGN = "case.assign"
     CASE_UNASSIGN = "case.unassign"

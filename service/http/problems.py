@@ -17,9 +17,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import DomainError, LoginThrottledError
+from service.errors import AuthenticationError, DomainError, LoginThrottledError
 
 PROBLEM_TYPE_BASE = "https://custodia.example/problems/"
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
 log = logging.getLogger("custodia.http")
 
 
@@ -43,8 +50,12 @@ def problem_response(
         body["detail"] = detail
     if errors:
         body["errors"] = errors
+    # Set here too: an unhandled error's response never passes the app's middleware.
     return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers
+        body,
+        status_code=status,
+        media_type="application/problem+json",
+        headers={**SECURITY_HEADERS, **(headers or {})},
     )
 
 
@@ -72,6 +83,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(error, LoginThrottledError):
             headers = {"Retry-After": str(error.retry_after_seconds)}
+        elif isinstance(error, AuthenticationError):
+            headers = {"WWW-Authenticate": 'Bearer realm="custodia"'}
         return problem_response(
             request,
             status=error.status,

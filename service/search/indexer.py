@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.crypto.envelope import EnvelopeCipher
 from service.search.analysis import analyze_terms
-from service.search.interfaces import IndexedDocument, SearchIndex
+from service.search.interfaces import (
+    BulkLoadingSearchIndex,
+    IndexedDocument,
+    SearchIndex,
+    TransactionalSearchIndex,
+)
 from service.search.outbox import SearchOutboxEntry
 from service.taxonomy.service import Taxonomy
 from service.testimony.content import ContentReader
@@ -131,6 +136,11 @@ class SearchIndexer:
                 removed.append(testimony_id)
             else:
                 documents.append(self.build(session, testimony))
+        if isinstance(self.index, TransactionalSearchIndex):
+            # Same database: the index rows commit or roll back with the outbox rows.
+            self.index.upsert_in(session, documents)
+            self.index.delete_in(session, removed)
+            return
         if documents:
             self.index.upsert(documents)
         if removed:
@@ -199,11 +209,26 @@ class SearchIndexer:
                     )
                 )
                 session.execute(delete(SearchOutboxEntry))
-                for start in range(0, len(ids), batch):
-                    chunk = ids[start : start + batch]
-                    self._apply(session, chunk)
-                    if progress:
-                        progress(start + len(chunk), len(ids))
+
+                def documents() -> Iterator[IndexedDocument]:
+                    for done, testimony_id in enumerate(ids, start=1):
+                        yield self.build(session, session.get_one(Testimony, testimony_id))
+                        if progress and (done % batch == 0 or done == len(ids)):
+                            progress(done, len(ids))
+
+                if isinstance(self.index, BulkLoadingSearchIndex):
+                    self.index.bulk_upsert(documents())
+                    self.index.optimize()
+                elif isinstance(self.index, TransactionalSearchIndex):
+                    pending: list[IndexedDocument] = []
+                    for document in documents():
+                        pending.append(document)
+                        if len(pending) >= batch:
+                            self.index.upsert_in(session, pending)
+                            pending = []
+                    self.index.upsert_in(session, pending)
+                else:
+                    self.index.upsert(list(documents()))
                 session.commit()
             return len(ids)
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.orm import Session
 
 TEXT_FIELDS = ("narrative", "translation", "description")
 FACET_FIELDS = (
@@ -145,3 +150,21 @@ class SearchIndex(Protocol):
     def clear(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TransactionalSearchIndex(SearchIndex, Protocol):
+    """A backend living in the records' database: index writes commit with the outbox."""
+
+    def upsert_in(self, session: Session, documents: Sequence[IndexedDocument]) -> None: ...
+
+    def delete_in(self, session: Session, testimony_ids: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class BulkLoadingSearchIndex(SearchIndex, Protocol):
+    """A backend with a faster path for rebuilding the whole index."""
+
+    def bulk_upsert(self, documents: Iterable[IndexedDocument], procs: int = 1) -> int: ...
+
+    def optimize(self) -> None: ...

@@ -33,9 +33,10 @@ UNSUPPORTED = (
     'quoted phrases (Korean words match inside longer words, e.g. "보위부" finds "보위부에서").'
 )
 
+# A leading "-" is NOT for whatever follows it: a word, a "phrase", a (group) or field:term.
 _TOKEN_RE = re.compile(
-    r'\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<field>[A-Za-z_]+):(?=["(\w])'
-    r'|"(?P<phrase>[^"]*)"|(?P<word>[^\s()"]+))'
+    r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<minus>-)(?=[^\s)])"
+    r'|(?P<field>[A-Za-z_]+):(?=["(\w])|"(?P<phrase>[^"]*)"|(?P<word>[^\s()"]+))'
 )
 
 
@@ -59,9 +60,8 @@ def _lex(text: str) -> list[_Tok]:
         value = match.group(kind) if kind else ""
         if kind == "word" and value in {"AND", "OR", "NOT"}:
             kind = value
-        elif kind == "word" and value.startswith("-") and len(value) > 1:
-            tokens.append(_Tok("NOT", "-"))
-            value = value[1:]
+        elif kind == "minus":
+            kind = "NOT"
         if kind in {"word", "phrase"} and re.search(r"[*?~]", value):
             raise _syntax(UNSUPPORTED)
         tokens.append(_Tok(kind, value))

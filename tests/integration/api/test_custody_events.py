@@ -608,7 +608,6 @@ NOT_IN_THIS_TABLE = {
     "import.line_rejected": "the JSONL import is a CLI command (see the gap-free test below)",
     "search.reindex": "'custodia reindex' is a CLI command",
     "testimony.snippet_read": "one per hit of a search with snippets: the search tests' business",
-    "user.list": "declared in Action, but no service emits it (listing accounts shows no content)",
 }
 
 

@@ -37,7 +37,7 @@ from tests.factories import Account, Deployment, interview_record
 NARRATIVE_ORIGINAL = "보초막 뒤 우물가에서 마지막으로 보았습니다 칸타렐라"
 NARRATIVE_TRANSLATION = "Last seen by the well behind the Quillmarsh sentry post"
 IDENTITY_NAME = "Oresund Vellacott"
-IDENTITY_CONTACT = "+82 10 4417 9083"
+IDENTITY_CONTACT = "+82 10 qzx-4417 9083"
 IDENTITY_FAMILY = "누이 (혜산 파란대문)"
 INCIDENT_DESCRIPTION = "Beaten in the Brackenfold cellar."
 MARKERS = (
@@ -49,7 +49,7 @@ MARKERS = (
     IDENTITY_NAME,
     "Vellacott",
     IDENTITY_CONTACT,
-    "4417",
+    "qzx-4417",
     IDENTITY_FAMILY,
     "파란대문",
     INCIDENT_DESCRIPTION,

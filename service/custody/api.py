@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from service.custody.audit import CustodyService, EventFilter
@@ -22,7 +22,7 @@ from service.deps import CallerDep
 router = APIRouter(prefix="/custody", tags=["custody"])
 
 
-def _filter(
+def event_filter(
     actor: str | None = None,
     action: str | None = None,
     object_type: str | None = None,
@@ -31,39 +31,29 @@ def _filter(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> EventFilter:
+    """The filter query parameters shared by the event list and the download."""
     return EventFilter(actor, action, object_type, object_id, channel, since, until)
+
+
+FilterDep = Annotated[EventFilter, Depends(event_filter)]
 
 
 @router.get("/events")
 def list_events(
     caller: CallerDep,
-    actor: str | None = None,
-    action: str | None = None,
-    object_type: str | None = None,
-    object_id: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    filters: FilterDep,
     cursor: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
-    filters = _filter(actor, action, object_type, object_id, channel, since, until)
     return caller.run(lambda s: CustodyService(s).events(filters, cursor=cursor, limit=limit))
 
 
 @router.get("/events:download")
 def download_events(
     caller: CallerDep,
+    filters: FilterDep,
     format: Literal["csv", "jsonl"] = "csv",
-    actor: str | None = None,
-    action: str | None = None,
-    object_type: str | None = None,
-    object_id: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
 ) -> StreamingResponse:
-    filters = _filter(actor, action, object_type, object_id, channel, since, until)
     chunks = list(caller.run(lambda s: CustodyService(s).export(format, filters)))
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(

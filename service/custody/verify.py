@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.custody.canonical import EventFields
 from service.custody.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from service.custody.models import CustodyCheckpoint, CustodyEvent, CustodyHead, CustodyTreeNode
 from service.custody.note import Checkpoint, NoteError, VerifierKey, verify_checkpoint
+from service.custody.service import event_fields
 from service.testimony.models import Attachment, IncidentVersion, TestimonyVersion
 from service.witness.models import IdentityRecord
 
@@ -125,26 +125,12 @@ class _Frontier:
         return acc
 
 
-def _fields(event: CustodyEvent, seq: int | None = None) -> EventFields:
-    return EventFields(
-        seq=event.seq if seq is None else seq,
-        occurred_at=event.occurred_at,
-        actor_id=event.actor_id,
-        actor_name=event.actor_name,
-        actor_role=event.actor_role,
-        channel=event.channel,
-        action=event.action,
-        outcome=event.outcome,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        object_sha256=event.object_sha256,
-        details=json.loads(event.details_json),
-    )
-
-
 def _recompute(event: CustodyEvent, seq: int | None = None) -> bytes | None:
     try:
-        return leaf_hash(_fields(event, seq).canonical_bytes())
+        fields = event_fields(event)
+        if seq is not None:
+            fields = replace(fields, seq=seq)
+        return leaf_hash(fields.canonical_bytes())
     except (TypeError, ValueError, json.JSONDecodeError):
         return None
 

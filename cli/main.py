@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -86,7 +87,7 @@ def main_options(
         overrides["data_dir"] = data_dir
     if database_url is not None:
         overrides["database_url"] = database_url
-    state.settings = Settings(**overrides)  # type: ignore[arg-type]
+    state.settings = Settings().model_copy(update=overrides)
     state.username = user
 
 
@@ -293,9 +294,12 @@ def testimony_show(
         f"Interview {record.interview.date} in {record.interview.place} "
         f"({record.interview.language}) by {record.interview.interviewer}"
     )
-    console.print("\n[bold]Narrative[/]\n" + record.narrative.original, highlight=False)
+    # Testimony text is printed without markup: a "[" in a narrative is not a style.
+    console.print("\n[bold]Narrative[/]")
+    console.print(record.narrative.original, markup=False, highlight=False)
     if record.narrative.translation_en:
-        console.print("\n[bold]Translation[/]\n" + record.narrative.translation_en, highlight=False)
+        console.print("\n[bold]Translation[/]")
+        console.print(record.narrative.translation_en, markup=False, highlight=False)
     table = Table(
         "id",
         "categories",
@@ -311,9 +315,9 @@ def testimony_show(
             incident.id[:8],
             ", ".join(incident.categories),
             f"{incident.date_start}..{incident.date_end}",
-            incident.place or "",
-            incident.facility or "",
-            incident.perpetrator_institution or "",
+            escape(incident.place or ""),
+            escape(incident.facility or ""),
+            escape(incident.perpetrator_institution or ""),
             incident.involvement.value,
         )
     console.print(table)

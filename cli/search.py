@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -86,7 +87,9 @@ def _print_result(result: SearchResult) -> None:
             highlight=False,
         )
         for name, parts in hit.snippets.items():
-            text = "".join(f"[reverse]{p.text}[/]" if p.highlight else p.text for p in parts)
+            text = "".join(
+                f"[reverse]{escape(p.text)}[/]" if p.highlight else escape(p.text) for p in parts
+            )
             console.print(f"  {name}: …{text}…", highlight=False)
     for facet, counts in result.facets.items():
         if counts:

@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or Runtime.open(settings)
+        # Records committed while no indexer ran (a crash, a stopped worker) are indexed now.
+        app.state.runtime.search_indexer.drain()
         try:
             yield
         finally:

@@ -163,11 +163,16 @@ class SearchIndexer:
                 handled += count
 
     def drain_in(self, session: Session, batch: int = 500) -> int:
-        """Drain inside the caller's transaction (a search must not wait on its own lock).
+        """Drain before a search that runs in ``session``'s transaction.
 
-        If that transaction rolls back, its outbox rows come back and are indexed again:
-        upserts are idempotent.
+        Whoosh: inside that transaction (a search must not wait on its own lock). If it
+        rolls back, its outbox rows come back and are indexed again: upserts are idempotent.
+        PostgreSQL: the index answers on a connection of its own, which cannot see index rows
+        written in ``session`` before it commits, so the entries are drained (index rows and
+        outbox deletions together) in a transaction of their own, committed first.
         """
+        if isinstance(self.index, TransactionalSearchIndex):
+            return self.drain(batch)
         handled = 0
         with self._lock:
             while count := self._drain_batch(session, batch):

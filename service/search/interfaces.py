@@ -99,6 +99,10 @@ class SearchFilters:
     """Documents with an incident possibly on or after this day (date_end >= date_from)."""
     date_to: date | None = None
     """Documents with an incident possibly on or before this day (date_start <= date_to)."""
+    years: frozenset[int] = frozenset()
+    """Documents with an incident possibly in ANY of these years (IndexedDocument.years):
+    with the date bounds, this keeps a testimony with incidents in 1997 and 2004 out of a
+    search for 2000."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from sqlalchemy import (
     Engine,
     Float,
     FromClause,
+    Integer,
     Select,
     Table,
     Text,
@@ -292,6 +293,10 @@ def _where(filters: SearchFilters) -> ColumnElement[bool]:
             )
     if filters.languages:
         conditions.append(_table.c.language.in_(sorted(filters.languages)))
+    if filters.years:
+        conditions.append(
+            _table.c.years.bool_op("&&")(literal(sorted(filters.years), ARRAY(Integer())))
+        )
     if filters.date_from is not None:
         conditions.append(_table.c.date_end >= filters.date_from)
     if filters.date_to is not None:

@@ -127,6 +127,15 @@ def highlight(text: str, terms: set[str]) -> list[SnippetPart] | None:
     return parts
 
 
+def _years_between(start: date | None, end: date | None) -> frozenset[int]:
+    """The calendar years a date filter spans (empty without one)."""
+    if start is None and end is None:
+        return frozenset()
+    first = start.year if start else date.min.year
+    last = end.year if end else date.max.year
+    return frozenset(range(first, last + 1)) if last - first < 500 else frozenset()
+
+
 class SearchService:
     def __init__(self, scope: Scope) -> None:
         self._scope = scope
@@ -177,6 +186,7 @@ class SearchService:
                 consent_scopes=frozenset(request.consent_scopes),
                 date_from=request.date_from,
                 date_to=request.date_to,
+                years=_years_between(request.date_from, request.date_to),
             ),
             sort=request.sort,
             offset=(request.page - 1) * request.per_page,

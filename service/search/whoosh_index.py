@@ -411,6 +411,12 @@ class _Segment:
                 for value in wanted:
                     any_of |= values.get(value, 0)
                 allowed &= any_of
+        if filters.years and allowed:
+            by_year = self.facets["year"]
+            any_year = 0
+            for year in filters.years:
+                any_year |= by_year.get(str(year), 0)
+            allowed &= any_year
         if filters.date_from is not None and allowed:
             low = filters.date_from.toordinal()
             allowed &= _bitmap((n for n, end in enumerate(self.date_end) if end >= low), self.size)

@@ -19,6 +19,7 @@ small cases are written out by hand in the tests.
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import json
 import shutil
 import uuid
@@ -26,10 +27,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -37,6 +36,9 @@ from cli.main import app as cli_app
 from service.context import Role
 from tests.conftest import _pg_admin_connection, _pg_url
 from tests.factories import Account, Deployment
+
+if TYPE_CHECKING:
+    from httpx2 import Response  # what the test client returns
 
 CASE_A = "CASE-A"
 CASE_B = "CASE-B"
@@ -88,22 +90,22 @@ class Incident:
         }
 
     @property
-    def first_day(self) -> date:
+    def first_day(self) -> dt.date:
         return self.days[0]
 
     @property
-    def days(self) -> tuple[date, date]:
+    def days(self) -> tuple[dt.date, dt.date]:
         """The first and last day the incident may have happened on."""
         if self.precision == "range":
             assert self.date_end is not None
-            return date.fromisoformat(self.date), date.fromisoformat(self.date_end)
+            return dt.date.fromisoformat(self.date), dt.date.fromisoformat(self.date_end)
         parts = [int(p) for p in self.date.split("-")]
         if self.precision == "year":
-            return date(parts[0], 1, 1), date(parts[0], 12, 31)
+            return dt.date(parts[0], 1, 1), dt.date(parts[0], 12, 31)
         if self.precision == "month":
             last = calendar.monthrange(parts[0], parts[1])[1]
-            return date(parts[0], parts[1], 1), date(parts[0], parts[1], last)
-        day = date(*parts)
+            return dt.date(parts[0], parts[1], 1), dt.date(parts[0], parts[1], last)
+        day = dt.date(*parts)
         return day, day
 
 
@@ -134,7 +136,7 @@ class Entry:
         }
 
     @property
-    def first_day(self) -> date | None:
+    def first_day(self) -> dt.date | None:
         return min((i.first_day for i in self.incidents), default=None)
 
 
@@ -444,6 +446,18 @@ def keys(text: str) -> set[str]:
 
 # ---- the oracle ------------------------------------------------------------------------------
 
+FACETS = (
+    "category",
+    "place",
+    "facility",
+    "institution",
+    "involvement",
+    "language",
+    "case",
+    "consent_scope",
+    "year",
+)
+
 
 def _with_ancestors(code: str) -> set[str]:
     parts = code.split(".")
@@ -474,8 +488,7 @@ def expected_facets(selected: Iterable[str]) -> dict[str, dict[str, int]]:
             values["year"].update(str(y) for y in range(first.year, last.year + 1))
         for name, members in values.items():
             facets[name].update(members)
-    names = ("category", "place", "facility", "institution", "involvement", "language", "case")
-    return {name: dict(facets[name]) for name in (*names, "consent_scope", "year")}
+    return {name: dict(facets[name]) for name in FACETS}
 
 
 def expected_statistics(selected: Iterable[str]) -> dict[str, Any]:
@@ -500,16 +513,22 @@ def expected_statistics(selected: Iterable[str]) -> dict[str, Any]:
             tallies["by_involvement"][incident.involvement] += 1
     result: dict[str, Any] = {"incidents": incidents, "testimonies": len(testimonies)}
     result["by_category_year"] = {code: dict(c) for code, c in by_category_year.items()}
-    for name in ("by_category", "by_year", "by_place", "by_facility", "by_institution"):
+    for name in (
+        "by_category",
+        "by_year",
+        "by_place",
+        "by_facility",
+        "by_institution",
+        "by_involvement",
+    ):
         result[name] = dict(tallies[name])
-    result["by_involvement"] = dict(tallies["by_involvement"])
     return result
 
 
 def newest_first(selected: Iterable[str]) -> list[str]:
     """Keys by the earliest possible day of their incidents, newest first, undated last."""
     dated = [k for k in selected if BY_KEY[k].first_day is not None]
-    dated.sort(key=lambda k: BY_KEY[k].first_day or date.min, reverse=True)
+    dated.sort(key=lambda k: BY_KEY[k].first_day or dt.date.min, reverse=True)
     return dated + sorted(k for k in selected if BY_KEY[k].first_day is None)
 
 
@@ -536,7 +555,7 @@ class World:
     def key_of(self) -> dict[str, str]:
         return {testimony_id: key for key, testimony_id in self.ids.items()}
 
-    def search(self, account: Account, **params: Any) -> httpx.Response:
+    def search(self, account: Account, **params: Any) -> Response:
         """``GET /api/v1/search``; list values repeat the parameter (``category=[a, b]``)."""
         query = {name.rstrip("_"): value for name, value in params.items()}
         return self.deployment.client.get("/api/v1/search", params=query, headers=account.headers)

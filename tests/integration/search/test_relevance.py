@@ -232,12 +232,6 @@ def test_dates_match_incidents_that_may_have_happened_in_the_range(world: World)
     assert "A11" not in world.found(to="2100-01-01")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known bug: the index keeps one date span per testimony (earliest start to "
-    "latest end), so B07 (1997 and 2004) matches 2000 although none of its incidents can "
-    "have happened then. docs/search.md promises incidents possibly within the range.",
-)
 def test_dates_between_two_incidents_of_one_testimony_do_not_match(world: World) -> None:
     assert world.found(from_="2000-01-01", to="2000-12-31") == set()
 
@@ -344,7 +338,8 @@ def test_relevance_order_has_non_increasing_scores(world: World) -> None:
 
 def test_pages_split_the_matches_and_keep_the_total(world: World) -> None:
     pages = [
-        world.result(world.investigator, sort="date", per_page=6, page=page) for page in (1, 2, 3, 4)
+        world.result(world.investigator, sort="date", per_page=6, page=page)
+        for page in (1, 2, 3, 4)
     ]
     assert [body["total"] for body in pages] == [20, 20, 20, 20]
     assert [len(body["hits"]) for body in pages] == [6, 6, 6, 2]
@@ -361,9 +356,7 @@ def test_pages_split_the_matches_and_keep_the_total(world: World) -> None:
     "params",
     [{"per_page": 0}, {"per_page": 101}, {"page": 0}, {"sort": "score"}, {"from_": "2016-13"}],
 )
-def test_out_of_range_paging_and_sorting_are_refused(
-    world: World, params: dict[str, Any]
-) -> None:
+def test_out_of_range_paging_and_sorting_are_refused(world: World, params: dict[str, Any]) -> None:
     problem(world, **params)
 
 

@@ -11,7 +11,7 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from service.access.service import AuthService
+from service.access.auth import AuthService
 from service.config import Settings
 from service.context import Channel, Principal, RequestContext
 from service.crypto.errors import CryptoError

@@ -28,8 +28,9 @@ from cli.common import (
 )
 from cli.custody import custody_app
 from cli.search import reindex, search_app, stats
+from service.access.keys import KeyService
 from service.access.schemas import CaseCreate, UserCreate
-from service.access.service import CaseService, KeyService, UserService
+from service.access.service import CaseService, UserService
 from service.config import Settings
 from service.context import Role
 from service.crypto.errors import CryptoError

@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.access.service import AuthService
+from service.access.auth import AuthService
 from service.context import Channel, Principal, RequestContext
 from service.errors import AuthenticationError
 from service.runtime import Runtime, Scope

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from service.access.auth import AuthService
+from service.access.keys import KeyService
 from service.access.schemas import (
     CaseAssignment,
     CaseCreate,
@@ -15,7 +17,7 @@ from service.access.schemas import (
     UserCreated,
     UserRead,
 )
-from service.access.service import AuthService, CaseService, KeyService, UserService
+from service.access.service import CaseService, UserService
 from service.crypto.interfaces import KeyPurpose
 from service.deps import AnonymousCallerDep, CallerDep
 from service.runtime import Scope

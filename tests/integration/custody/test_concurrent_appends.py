@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import select
 
-from service.access.service import AuthService
+from service.access.auth import AuthService
 from service.config import Settings
 from service.context import Channel, Principal, RequestContext, Role
 from service.custody.merkle import root, root_from_leaf_hashes

@@ -459,7 +459,7 @@ def top_functions(stats: pstats.Stats, key: str, n: int = 25) -> list[dict[str, 
     index = {"tottime": 2, "cumtime": 3}[key]
     rows = sorted(raw.items(), key=lambda item: item[1][index], reverse=True)[:n]
     out = []
-    for (filename, line, name), (cc, nc, tt, ct, _callers) in rows:
+    for (filename, line, name), (_cc, nc, tt, ct, _callers) in rows:
         short = filename
         for marker in ("site-packages/", str(REPO) + "/"):
             if marker in short:

@@ -32,7 +32,6 @@ import argparse
 import cProfile
 import hashlib
 import itertools
-import json
 import pstats
 import random
 import shutil

@@ -16,7 +16,6 @@ Results are printed and written to ``bench/results/import-<count>.json``.
 from __future__ import annotations
 
 import argparse
-import bisect
 import cProfile
 import itertools
 import json

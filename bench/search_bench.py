@@ -84,6 +84,8 @@ ALL_SYSTEMS = (
     "plain-whoosh-p2",
     "fts5",
 )
+# Ingest-only variants: the service's own rebuild pattern and bench-only prototypes.
+EXTRA_SYSTEMS = ("custodia-whoosh-upsert200", "custodia-pg-copy", "custodia-pg-copy-reindex")
 QUERY_SYSTEMS = ("custodia-whoosh", "custodia-pg", "plain-whoosh", "fts5")
 REPORT_SYSTEMS = (
     "custodia-whoosh", "custodia-whoosh-topk", "custodia-whoosh-phrase", "custodia-whoosh-topk+phrase",
@@ -838,6 +840,66 @@ class CustodiaPostgres(System):
             admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
 
 
+class CustodiaWhooshUpsert200(CustodiaWhoosh):
+    """Stock service path of ``SearchIndexer.rebuild``: ``upsert`` per batch of 200 (one
+    durable Whoosh commit each), instead of one ``bulk_upsert``. Ingest only."""
+
+    def __init__(self, workdir: Path, key: bytes, corpus: Corpus) -> None:
+        super().__init__(workdir / "upsert200", key, corpus, 1)
+        self.name = "custodia-whoosh-upsert200"
+
+    def ingest(self, docs: list[Testimony]) -> dict[str, Any]:
+        clear_analysis_cache()
+        self.tokenizer = BlindTokenizer(self.key)
+        blind = self.tokenizer.token
+        with Meter() as meter:
+            for start in range(0, len(docs), 200):
+                self.index.upsert([build_document(t, blind) for t in docs[start : start + 200]])
+        return meter.result(len(docs))
+
+
+class CustodiaPostgresCopy(CustodiaPostgres):
+    """PROTOTYPE (bench only) of a bulk path for ``rebuild`` on PostgreSQL: the same rows as
+    ``PostgresSearchIndex.upsert`` (``postgres_index._row``: analysis + HMAC + tsvector
+    literal) streamed with one ``COPY`` in one transaction instead of
+    ``INSERT ... ON CONFLICT`` batches; with ``reindex`` the tokens GIN index is dropped
+    first and built once at the end (same transaction)."""
+
+    def __init__(self, key: bytes, corpus: Corpus, reindex: bool) -> None:
+        super().__init__(key, corpus)
+        self.reindex = reindex
+        self.name = "custodia-pg-copy-reindex" if reindex else "custodia-pg-copy"
+
+    def ingest(self, docs: list[Testimony]) -> dict[str, Any]:
+        import psycopg
+
+        from service.search import postgres_index as pi
+
+        clear_analysis_cache()
+        self.tokenizer = BlindTokenizer(self.key)
+        blind = self.tokenizer.token
+        columns = [c.name for c in pi._table.c]
+        with psycopg.connect(self.dsn) as connection, Meter(self.dbname) as meter:
+            with connection.transaction():
+                if self.reindex:
+                    connection.execute("DROP INDEX ix_search_documents_tokens")
+                with connection.cursor() as cursor:
+                    with cursor.copy(f"COPY search_documents ({', '.join(columns)}) FROM STDIN") as copy:
+                        for t in docs:
+                            row = pi._row(build_document(t, blind), pi.TSVECTOR_LIMIT)
+                            copy.write_row([row[c] for c in columns])
+                if self.reindex:
+                    connection.execute(
+                        "CREATE INDEX ix_search_documents_tokens ON search_documents USING gin (tokens)"
+                    )
+        out = meter.result(len(docs))
+        started = time.perf_counter()
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            connection.execute("VACUUM ANALYZE search_documents")
+        out["vacuum_analyze_s"] = round(time.perf_counter() - started, 2)
+        return out
+
+
 _PLAIN_FACETS = {
     "category": "categories", "place": "places", "facility": "facilities",
     "institution": "institutions", "involvement": "involvements", "language": "language",
@@ -1343,6 +1405,10 @@ def make_system(name: str, workdir: Path, key: bytes, corpus: Corpus) -> System:
         return PlainWhoosh(workdir, corpus, 2)
     if name == "fts5":
         return Fts5(workdir, corpus)
+    if name == "custodia-whoosh-upsert200":
+        return CustodiaWhooshUpsert200(workdir, key, corpus)
+    if name in ("custodia-pg-copy", "custodia-pg-copy-reindex"):
+        return CustodiaPostgresCopy(key, corpus, reindex=name.endswith("reindex"))
     raise ValueError(name)
 
 
@@ -1362,6 +1428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prototypes", default="",
                         help=f"comma-separated bench-only search prototypes to query too: {PROTOTYPES}")
     parser.add_argument("--profile-docs", type=int, default=2000)
+    parser.add_argument("--no-queries", action="store_true", help="ingest and size only")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--report", nargs="*", type=Path, help="combine result files, print markdown")
     args = parser.parse_args(argv)
@@ -1371,7 +1438,7 @@ def main(argv: list[str] | None = None) -> int:
 
     systems_wanted = [s for s in args.systems.split(",") if s]
     for name in systems_wanted:
-        if name not in ALL_SYSTEMS:
+        if name not in ALL_SYSTEMS + EXTRA_SYSTEMS:
             parser.error(f"unknown system {name}")
     started = time.time()
     result: dict[str, Any] = {
@@ -1421,7 +1488,7 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(system, Fts5):
                     result["size_bytes"]["fts5 (fts tables only)"] = system.fts_bytes()
                 log(f"  {result['ingest'][name]}  size {result['size_bytes'][name] / 1e6:.1f} MB")
-                if name in QUERY_SYSTEMS:
+                if name in QUERY_SYSTEMS and not args.no_queries:
                     systems.append(system)
                     if isinstance(system, CustodiaWhoosh):
                         for variant in filter(None, args.prototypes.split(",")):

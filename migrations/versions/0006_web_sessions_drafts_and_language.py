@@ -1,0 +1,23 @@
+"""web sessions, drafts and language preference
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-05
+
+Reserved for the web interface (service/web/), so that features built side by side keep one linear revision chain.
+"""
+
+from collections.abc import Sequence
+
+revision: str = '0006'
+down_revision: str | None = '0005'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

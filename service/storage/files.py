@@ -23,21 +23,43 @@ class FileAttachmentStore:
             raise ValueError("attachment blob ids are lower-case UUIDs")
         return self._root / blob_id[:2] / f"{blob_id}.bin"
 
+    def _open_partial(self, partial: Path) -> int:
+        """Create the shard directory and the partial file; retry once if a concurrent
+        clean-up removed the (then empty) shard directory between the two steps."""
+        for attempt in range(2):
+            partial.parent.mkdir(mode=0o700, exist_ok=True)
+            try:
+                return os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _prune_shard(self, shard: Path) -> None:
+        """Remove a shard directory left empty, so a refused upload leaves no trace."""
+        with suppress(OSError):
+            shard.rmdir()
+
     @contextmanager
     def writer(self, blob_id: str) -> Iterator[BinaryIO]:
         final = self._path(blob_id)
-        final.parent.mkdir(mode=0o700, exist_ok=True)
+        if final.exists():
+            raise FileExistsError(f"attachment blob {blob_id} exists; blobs are written once")
         partial = final.with_suffix(".part")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = self._open_partial(partial)
         try:
             with os.fdopen(fd, "wb") as handle:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
-            partial.replace(final)
+            # A hard link never replaces an existing name, so a stored blob is write-once
+            # even against a concurrent writer of the same id.
+            os.link(partial, final)
+            partial.unlink()
         except BaseException:
             with suppress(FileNotFoundError):
                 partial.unlink()
+            self._prune_shard(final.parent)
             raise
 
     @contextmanager
@@ -46,8 +68,10 @@ class FileAttachmentStore:
             yield handle
 
     def delete(self, blob_id: str) -> None:
+        path = self._path(blob_id)
         with suppress(FileNotFoundError):
-            self._path(blob_id).unlink()
+            path.unlink()
+        self._prune_shard(path.parent)
 
     def exists(self, blob_id: str) -> bool:
         return self._path(blob_id).is_file()

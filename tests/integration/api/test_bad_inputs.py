@@ -430,8 +430,9 @@ class State:
 
 
 def snapshot(w: World) -> State:
-    """Row counts of every table in the database, and every file the deployment keeps
-    outside it (attachments, search index, scratch space), at any depth."""
+    """Row counts of every table in the database, and every file and directory the deployment
+    keeps outside it (attachments, search index, scratch space), at any depth: a refused
+    upload must not even leave an empty directory behind."""
     with w.deployment.runtime.engine.connect() as connection:
         rows = {
             name: connection.execute(select(func.count()).select_from(table(name))).scalar_one()
@@ -439,9 +440,9 @@ def snapshot(w: World) -> State:
         }
     root = w.deployment.settings.resolved_data_dir
     files = sorted(
-        str(p.relative_to(root))
+        str(p.relative_to(root)) + ("/" if p.is_dir() else "")
         for p in root.rglob("*")
-        if not p.is_dir() and not p.name.startswith("custodia.db")
+        if not p.name.startswith("custodia.db")
     )
     return State(rows, files, rows["custody_events"])
 
@@ -497,7 +498,8 @@ def test_the_same_upload_succeeds_when_it_is_within_the_limits(world: World) -> 
     assert response.status_code == 201, response.text
     after = snapshot(world)
     assert after.rows["attachments"] == before.rows["attachments"] + 1
-    stored = [f for f in set(after.files) - set(before.files) if f.startswith("attachments/")]
+    new = set(after.files) - set(before.files)
+    stored = [f for f in new if f.startswith("attachments/") and not f.endswith("/")]
     assert len(stored) == 1
 
 

@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.access.models import AuthSession, User
+from service.access.models import AuthSession, LoginThrottle, User
 from service.access.passwords import verify_password
 from service.access.schemas import LoginResult
 from service.context import Principal, Role
@@ -19,6 +20,14 @@ from service.errors import AuthenticationError, LoginThrottledError, RefusalReco
 from service.runtime import Scope
 
 INVALID_CREDENTIALS = "The username or password is incorrect, or the account is disabled."
+
+
+class FailureCounter(Protocol):
+    """What throttling reads: a user's own counters, or those of an unknown name."""
+
+    failed_logins: int
+    last_failed_login_at: datetime | None
+    locked_until: datetime | None
 
 
 def require_principal(scope: Scope) -> Principal:
@@ -39,9 +48,25 @@ class AuthService:
         pepper = self._scope.runtime.keyring.token_pepper()
         return hmac.new(pepper, token.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def _throttle(self, user: User, now: datetime) -> None:
-        if user.locked_until is not None and user.locked_until > now:
-            wait = int((user.locked_until - now).total_seconds()) + 1
+    def _name_hash(self, username: str) -> str:
+        pepper = self._scope.runtime.keyring.token_pepper()
+        name = b"login-name\x00" + username.strip().casefold().encode("utf-8")
+        return hmac.new(pepper, name, hashlib.sha256).hexdigest()
+
+    def _counter(self, user: User | None, username: str) -> FailureCounter | None:
+        """The counters that throttle this attempt: the user's, or the unknown name's."""
+        if user is not None:
+            return user
+        return self._session.get(LoginThrottle, self._name_hash(username))
+
+    def _throttle(self, counter: FailureCounter | None, user: User | None, now: datetime) -> None:
+        """Raises LoginThrottledError, worded the same whether or not the account exists."""
+        if counter is None:
+            return
+        object_id = str(user.id) if user is not None else None
+        actor_name = user.username if user is not None else None
+        if counter.locked_until is not None and counter.locked_until > now:
+            wait = int((counter.locked_until - now).total_seconds()) + 1
             raise LoginThrottledError(
                 "The account is locked after repeated failed sign-ins. Try again later "
                 "or ask an administrator to unlock it.",
@@ -49,15 +74,15 @@ class AuthService:
                 refusal=RefusalRecord(
                     Action.LOGIN_FAILED.value,
                     "user",
-                    str(user.id),
+                    object_id,
                     {"reason": "locked"},
-                    actor_name=user.username,
+                    actor_name=actor_name,
                 ),
             )
-        excess = user.failed_logins - self._settings.login_slowdown_after + 1
-        if excess > 0 and user.last_failed_login_at is not None:
+        excess = counter.failed_logins - self._settings.login_slowdown_after + 1
+        if excess > 0 and counter.last_failed_login_at is not None:
             delay = timedelta(seconds=min(2 ** (excess - 1), 300))
-            ready = user.last_failed_login_at + delay
+            ready = counter.last_failed_login_at + delay
             if ready > now:
                 raise LoginThrottledError(
                     "Too many failed sign-ins: wait before trying again.",
@@ -65,9 +90,9 @@ class AuthService:
                     refusal=RefusalRecord(
                         Action.LOGIN_FAILED.value,
                         "user",
-                        str(user.id),
+                        object_id,
                         {"reason": "throttled"},
-                        actor_name=user.username,
+                        actor_name=actor_name,
                     ),
                 )
 
@@ -75,12 +100,11 @@ class AuthService:
         """Raises AuthenticationError (same message for every cause) or LoginThrottledError."""
         now = self._scope.now()
         user = self._session.scalar(select(User).where(User.username == username.strip()))
-        if user is not None:
-            self._throttle(user, now)
+        self._throttle(self._counter(user, username), user, now)
         valid = verify_password(user.password_hash if user else None, password)
         if user is None or not valid or user.disabled:
             raise AuthenticationError(
-                INVALID_CREDENTIALS, refusal=self._failure_record(user, now, valid)
+                INVALID_CREDENTIALS, refusal=self._failure_record(user, username, now, valid)
             )
         user.failed_logins = 0
         user.last_failed_login_at = None
@@ -105,24 +129,43 @@ class AuthService:
             access_token=token, expires_at=expires, username=user.username, role=principal.role
         )
 
-    def _failure_record(self, user: User | None, now: datetime, valid: bool) -> RefusalRecord:
-        if user is None:
-            # The attempted name is not recorded: people type passwords into it by mistake.
-            return RefusalRecord(
-                Action.LOGIN_FAILED.value, "user", None, {"reason": "unknown_user"}, False
-            )
-        user_id = user.id
+    def _failure_record(
+        self, user: User | None, username: str, now: datetime, valid: bool
+    ) -> RefusalRecord:
         lock_after = self._settings.login_lock_after
         lock_for = timedelta(minutes=self._settings.login_lock_minutes)
 
-        def count_failure(session: Session) -> None:
-            row = session.get(User, user_id)
-            if row is None:
-                return
+        def count(row: FailureCounter) -> None:
             row.failed_logins += 1
             row.last_failed_login_at = now
             if row.failed_logins >= lock_after:
                 row.locked_until = now + lock_for
+
+        if user is None:
+            name_hash = self._name_hash(username)
+
+            def count_unknown(session: Session) -> None:
+                row = session.get(LoginThrottle, name_hash)
+                if row is None:
+                    row = LoginThrottle(name_hash=name_hash, failed_logins=0)
+                    session.add(row)
+                count(row)
+
+            # The attempted name is not recorded: people type passwords into it by mistake.
+            return RefusalRecord(
+                Action.LOGIN_FAILED.value,
+                "user",
+                None,
+                {"reason": "unknown_user"},
+                False,
+                on_record=count_unknown,
+            )
+        user_id = user.id
+
+        def count_failure(session: Session) -> None:
+            row = session.get(User, user_id)
+            if row is not None:
+                count(row)
 
         reason = "disabled" if user.disabled and valid else "bad_password"
         return RefusalRecord(
@@ -193,8 +236,7 @@ class AuthService:
         longer take events. Refuses exactly what a sign-in refuses; records nothing."""
         now = self._scope.now()
         user = self._session.scalar(select(User).where(User.username == username.strip()))
-        if user is not None:
-            self._throttle(user, now)
+        self._throttle(self._counter(user, username), user, now)
         valid = verify_password(user.password_hash if user else None, password)
         if user is None or not valid or user.disabled:
             raise AuthenticationError(INVALID_CREDENTIALS)

@@ -25,6 +25,22 @@ class User(Base):
     created_at: Mapped[Timestamp]
 
 
+class LoginThrottle(Base):
+    """Failed sign-ins against names that match no account, counted like a user's own.
+
+    Without it an unknown name would never be slowed down or locked, so a locked answer
+    would tell an attacker which usernames exist. The name is kept only as a keyed hash:
+    people type passwords into the username field by mistake.
+    """
+
+    __tablename__ = "login_throttles"
+
+    name_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class AuthSession(Base):
     """A bearer token, stored only as a keyed hash so a database copy cannot replay it."""
 

@@ -1,6 +1,6 @@
 """Imports every model so ``Base.metadata`` is complete for Alembic and tests."""
 
-from service.access.models import AuthSession, Case, CaseMember, User
+from service.access.models import AuthSession, Case, CaseMember, LoginThrottle, User
 from service.custody.models import CustodyEvent, CustodyHead
 from service.db.base import Base
 from service.search.models import SearchDocument
@@ -29,6 +29,7 @@ __all__ = [
     "Incident",
     "IncidentCategory",
     "IncidentVersion",
+    "LoginThrottle",
     "SearchDocument",
     "SearchOutboxEntry",
     "Testimony",

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
 from sqlalchemy import select
 
-from service.access.models import AuthSession
+from service.access.models import AuthSession, LoginThrottle
 from service.context import Role
 from service.custody.models import CustodyEvent
 from service.db.base import utcnow
@@ -135,6 +136,54 @@ def test_after_the_lock_threshold_the_account_is_locked_until_the_lock_expires(
     assert {u["username"]: u["locked"] for u in users}[account.username] is True
     clock.advance(minutes=2)
     assert sign_in(deployment, account.username, account.password).status_code == 200
+
+
+def _attempts(deployment: Deployment, clock: Clock, username: str, tries: int) -> list[int]:
+    statuses = []
+    for _ in range(tries):
+        clock.advance(seconds=65)
+        statuses.append(sign_in(deployment, username, "not-the-password").status_code)
+    return statuses
+
+
+def test_an_unknown_name_is_slowed_down_and_locked_exactly_like_an_account(
+    deployment: Deployment,
+) -> None:
+    """Otherwise a 429 would reveal that the name belongs to an account."""
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.INVESTIGATOR)
+    unknown = "nobody.by.that.name"
+    tries = deployment.settings.login_lock_after + 2
+
+    for_account = _attempts(deployment, clock, account.username, tries)
+    quick_account = sign_in(deployment, account.username, "again")
+    for_unknown = _attempts(deployment, clock, unknown, tries)
+    quick_unknown = sign_in(deployment, unknown, "again")
+
+    assert for_unknown == for_account
+    assert 429 in for_account
+    assert quick_unknown.status_code == quick_account.status_code == 429
+    assert quick_unknown.json()["detail"] == quick_account.json()["detail"]
+
+
+def test_an_unknown_name_is_counted_under_a_keyed_hash_never_in_plain(
+    deployment: Deployment,
+) -> None:
+    typed_by_mistake = "Correct-Horse-" + secrets.token_hex(8)
+    sign_in(deployment, typed_by_mistake, "whatever")
+
+    def rows(scope: Scope) -> list[tuple[str, int]]:
+        return [
+            (r.name_hash, r.failed_logins) for r in scope.session.scalars(select(LoginThrottle))
+        ]
+
+    stored = deployment.run(None, rows)
+    assert [count for _, count in stored] == [1]
+    assert typed_by_mistake.encode() not in deployment.settings.effective_database_url.encode()
+    database = Path(deployment.settings.resolved_data_dir, "custodia.db")
+    if database.exists():
+        assert typed_by_mistake.casefold().encode() not in database.read_bytes().lower()
+    assert stored[0][0] != hashlib.sha256(typed_by_mistake.casefold().encode()).hexdigest()
 
 
 def test_an_administrator_enabling_the_account_clears_the_lock(deployment: Deployment) -> None:

@@ -85,11 +85,17 @@ ALL_SYSTEMS = (
     "fts5",
 )
 # Ingest-only variants: the service's own rebuild pattern and bench-only prototypes.
-EXTRA_SYSTEMS = ("custodia-whoosh-upsert200", "custodia-pg-copy", "custodia-pg-copy-reindex")
+EXTRA_SYSTEMS = (
+    "custodia-whoosh-upsert200",
+    "custodia-whoosh-limit2g",
+    "custodia-pg-copy",
+    "custodia-pg-copy-reindex",
+    "custodia-pg-copy-par2",
+)
 QUERY_SYSTEMS = ("custodia-whoosh", "custodia-pg", "plain-whoosh", "fts5")
 REPORT_SYSTEMS = (
     "custodia-whoosh", "custodia-whoosh-topk", "custodia-whoosh-phrase", "custodia-whoosh-topk+phrase",
-    "custodia-pg", "plain-whoosh", "fts5",
+    "custodia-pg", "custodia-pg-datesort", "plain-whoosh", "fts5",
 )
 QUERY_TYPES = (
     "term_en",
@@ -556,6 +562,14 @@ def pg_backend_cpu(dbname: str) -> float:
     return total
 
 
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
 @dataclass
 class Meter:
     """Wall, own CPU, children CPU (forked Whoosh workers) and PostgreSQL backend CPU."""
@@ -565,8 +579,14 @@ class Meter:
     cpu: float = 0.0
     children: float = 0.0
     server: float = 0.0
+    peak_rss_mb: float = 0.0
+    rss_before_mb: float = 0.0
 
     def __enter__(self) -> Meter:
+        gc.collect()
+        with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # reset VmHWM: the peak below is this phase's own
+        self.rss_before_mb = _status_kb("VmRSS:") / 1024
         self._w, self._c, self._k = time.perf_counter(), time.process_time(), _children_cpu()
         self._s = pg_backend_cpu(self.dbname) if self.dbname else 0.0
         return self
@@ -576,6 +596,7 @@ class Meter:
         self.cpu = time.process_time() - self._c
         self.children = _children_cpu() - self._k
         self.server = (pg_backend_cpu(self.dbname) - self._s) if self.dbname else 0.0
+        self.peak_rss_mb = _status_kb("VmHWM:") / 1024
 
     def result(self, docs: int) -> dict[str, Any]:
         total_cpu = self.cpu + self.children + self.server
@@ -587,6 +608,8 @@ class Meter:
             "server_cpu_s": round(self.server, 2),
             "docs_per_s": round(docs / self.wall, 1),
             "docs_per_cpu_s": round(docs / total_cpu, 1) if total_cpu else None,
+            "rss_before_mb": round(self.rss_before_mb),
+            "peak_rss_mb": round(self.peak_rss_mb),
         }
 
 
@@ -840,6 +863,21 @@ class CustodiaPostgres(System):
             admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
 
 
+class CustodiaPostgresDateSort(System):
+    """Query-only view of a ``custodia-pg`` system with ``sort="date"``: the same statement
+    without ``ts_rank_cd`` over every match, to show what relevance ranking costs."""
+
+    name = "custodia-pg-datesort"
+
+    def __init__(self, base: CustodiaPostgres) -> None:
+        self.base = base
+
+    def search(self, spec: QuerySpec) -> int:
+        node = parse_query(spec.custodia_text(), self.base.tokenizer.token)
+        filters = _custodia_filters(spec, self.base.corpus)
+        return self.base.index.search(node, filters, sort="date", limit=20).total
+
+
 class CustodiaWhooshUpsert200(CustodiaWhoosh):
     """Stock service path of ``SearchIndexer.rebuild``: ``upsert`` per batch of 200 (one
     durable Whoosh commit each), instead of one ``bulk_upsert``. Ingest only."""
@@ -858,6 +896,40 @@ class CustodiaWhooshUpsert200(CustodiaWhoosh):
         return meter.result(len(docs))
 
 
+def _pg_row_dict(t: Testimony, blind: Callable[[str, str], str]) -> dict[str, Any]:
+    from service.search import postgres_index as pi
+
+    return pi._row(build_document(t, blind), pi.TSVECTOR_LIMIT)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _pg_worker_init(key: bytes, columns: list[str]) -> None:
+    clear_analysis_cache()
+    _WORKER["blind"] = BlindTokenizer(key).token
+    _WORKER["columns"] = columns
+
+
+def _pg_worker_row(t: Testimony) -> list[Any]:
+    row = _pg_row_dict(t, _WORKER["blind"])
+    return [row[c] for c in _WORKER["columns"]]
+
+
+class CustodiaWhooshLimit(CustodiaWhoosh):
+    """``bulk_upsert(procs=1)`` with a larger Whoosh posting pool (``limitmb``, a constructor
+    argument of ``WhooshSearchIndex``): postings stay in memory instead of being pickled
+    to sorted run files and merged back. Ingest only."""
+
+    def __init__(self, workdir: Path, key: bytes, corpus: Corpus, limitmb: int) -> None:
+        from service.search.whoosh_index import WhooshSearchIndex
+
+        super().__init__(workdir / f"limit{limitmb}", key, corpus, 1)
+        self.index.close()
+        self.index = WhooshSearchIndex(self.path, limitmb=limitmb)
+        self.name = f"custodia-whoosh-limit{limitmb // 1024}g"
+
+
 class CustodiaPostgresCopy(CustodiaPostgres):
     """PROTOTYPE (bench only) of a bulk path for ``rebuild`` on PostgreSQL: the same rows as
     ``PostgresSearchIndex.upsert`` (``postgres_index._row``: analysis + HMAC + tsvector
@@ -865,10 +937,32 @@ class CustodiaPostgresCopy(CustodiaPostgres):
     ``INSERT ... ON CONFLICT`` batches; with ``reindex`` the tokens GIN index is dropped
     first and built once at the end (same transaction)."""
 
-    def __init__(self, key: bytes, corpus: Corpus, reindex: bool) -> None:
+    def __init__(self, key: bytes, corpus: Corpus, reindex: bool, procs: int = 1) -> None:
         super().__init__(key, corpus)
         self.reindex = reindex
+        self.procs = procs
         self.name = "custodia-pg-copy-reindex" if reindex else "custodia-pg-copy"
+        if procs > 1:
+            self.name += f"-par{procs}"
+
+    def _rows(self, docs: list[Testimony], columns: list[str]) -> Iterator[list[Any]]:
+        """Rows built here, or (procs > 1) in forked workers that derive their own tokenizer."""
+        if self.procs == 1:
+            blind = self.tokenizer.token
+            for t in docs:
+                row = _pg_row_dict(t, blind)
+                yield [row[c] for c in columns]
+            return
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(
+            self.procs, initializer=_pg_worker_init, initargs=(self.key, columns)
+        )
+        try:
+            yield from pool.imap(_pg_worker_row, docs, chunksize=25)
+        finally:
+            pool.close()
+            pool.join()
 
     def ingest(self, docs: list[Testimony]) -> dict[str, Any]:
         import psycopg
@@ -877,7 +971,6 @@ class CustodiaPostgresCopy(CustodiaPostgres):
 
         clear_analysis_cache()
         self.tokenizer = BlindTokenizer(self.key)
-        blind = self.tokenizer.token
         columns = [c.name for c in pi._table.c]
         with psycopg.connect(self.dsn) as connection, Meter(self.dbname) as meter:
             with connection.transaction():
@@ -885,9 +978,8 @@ class CustodiaPostgresCopy(CustodiaPostgres):
                     connection.execute("DROP INDEX ix_search_documents_tokens")
                 with connection.cursor() as cursor:
                     with cursor.copy(f"COPY search_documents ({', '.join(columns)}) FROM STDIN") as copy:
-                        for t in docs:
-                            row = pi._row(build_document(t, blind), pi.TSVECTOR_LIMIT)
-                            copy.write_row([row[c] for c in columns])
+                        for values in self._rows(docs, columns):
+                            copy.write_row(values)
                 if self.reindex:
                     connection.execute(
                         "CREATE INDEX ix_search_documents_tokens ON search_documents USING gin (tokens)"
@@ -1244,7 +1336,7 @@ def run_queries(
                 "matches_total": sum(totals[name][kind]),
             }
     # Same blind query on both Custodia backends must find the same documents.
-    for other in ("custodia-pg", "custodia-whoosh-topk", "custodia-whoosh-phrase", "custodia-whoosh-topk+phrase"):
+    for other in ("custodia-pg", "custodia-pg-datesort", "custodia-whoosh-topk", "custodia-whoosh-phrase", "custodia-whoosh-topk+phrase"):
         if "custodia-whoosh" in totals and other in totals:
             out[f"_total_mismatches_vs_{other}"] = {
                 kind: sum(a != b for a, b in zip(totals["custodia-whoosh"][kind], totals[other][kind], strict=True))
@@ -1405,10 +1497,14 @@ def make_system(name: str, workdir: Path, key: bytes, corpus: Corpus) -> System:
         return PlainWhoosh(workdir, corpus, 2)
     if name == "fts5":
         return Fts5(workdir, corpus)
+    if name == "custodia-whoosh-limit2g":
+        return CustodiaWhooshLimit(workdir, key, corpus, 2048)
     if name == "custodia-whoosh-upsert200":
         return CustodiaWhooshUpsert200(workdir, key, corpus)
     if name in ("custodia-pg-copy", "custodia-pg-copy-reindex"):
         return CustodiaPostgresCopy(key, corpus, reindex=name.endswith("reindex"))
+    if name == "custodia-pg-copy-par2":
+        return CustodiaPostgresCopy(key, corpus, reindex=False, procs=2)
     raise ValueError(name)
 
 
@@ -1426,7 +1522,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also cProfile ingest (--profile-docs docs) and/or 50 queries per type")
     parser.add_argument("--profile-only", action="store_true", help="only the cProfile runs")
     parser.add_argument("--prototypes", default="",
-                        help=f"comma-separated bench-only search prototypes to query too: {PROTOTYPES}")
+                        help=f"comma-separated query-only variants: {PROTOTYPES} (Whoosh), pg-datesort")
     parser.add_argument("--profile-docs", type=int, default=2000)
     parser.add_argument("--no-queries", action="store_true", help="ingest and size only")
     parser.add_argument("--json", type=Path, default=None)
@@ -1490,9 +1586,11 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  {result['ingest'][name]}  size {result['size_bytes'][name] / 1e6:.1f} MB")
                 if name in QUERY_SYSTEMS and not args.no_queries:
                     systems.append(system)
-                    if isinstance(system, CustodiaWhoosh):
-                        for variant in filter(None, args.prototypes.split(",")):
+                    for variant in filter(None, args.prototypes.split(",")):
+                        if isinstance(system, CustodiaWhoosh) and variant in PROTOTYPES:
                             systems.append(CustodiaWhooshProto(system, variant))
+                        if isinstance(system, CustodiaPostgres) and variant == "pg-datesort":
+                            systems.append(CustodiaPostgresDateSort(system))
                 else:
                     system.close()
                     if isinstance(system, CustodiaWhoosh | PlainWhoosh):

@@ -1,7 +1,7 @@
 """login throttles for unknown names
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-05
 
 Failed sign-ins against names that match no account are counted like a user's own, so a
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007'
-down_revision: str | None = '0006'
+revision: str = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -59,8 +59,9 @@ class AuthService:
             return user
         return self._session.get(LoginThrottle, self._name_hash(username))
 
-    def _throttle(self, counter: FailureCounter | None, user: User | None, now: datetime) -> None:
+    def _throttle(self, user: User | None, username: str, now: datetime) -> None:
         """Raises LoginThrottledError, worded the same whether or not the account exists."""
+        counter = self._counter(user, username)
         if counter is None:
             return
         object_id = str(user.id) if user is not None else None
@@ -100,7 +101,7 @@ class AuthService:
         """Raises AuthenticationError (same message for every cause) or LoginThrottledError."""
         now = self._scope.now()
         user = self._session.scalar(select(User).where(User.username == username.strip()))
-        self._throttle(self._counter(user, username), user, now)
+        self._throttle(user, username, now)
         valid = verify_password(user.password_hash if user else None, password)
         if user is None or not valid or user.disabled:
             raise AuthenticationError(
@@ -236,7 +237,7 @@ class AuthService:
         longer take events. Refuses exactly what a sign-in refuses; records nothing."""
         now = self._scope.now()
         user = self._session.scalar(select(User).where(User.username == username.strip()))
-        self._throttle(self._counter(user, username), user, now)
+        self._throttle(user, username, now)
         valid = verify_password(user.password_hash if user else None, password)
         if user is None or not valid or user.disabled:
             raise AuthenticationError(INVALID_CREDENTIALS)

@@ -24,16 +24,15 @@ class FileAttachmentStore:
         return self._root / blob_id[:2] / f"{blob_id}.bin"
 
     def _open_partial(self, partial: Path) -> int:
-        """Create the shard directory and the partial file; retry once if a concurrent
-        clean-up removed the (then empty) shard directory between the two steps."""
-        for attempt in range(2):
+        """Create the shard directory and the partial file, once more if a concurrent
+        failed upload pruned the (then empty) shard directory between the two steps."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        partial.parent.mkdir(mode=0o700, exist_ok=True)
+        try:
+            return os.open(partial, flags, 0o600)
+        except FileNotFoundError:
             partial.parent.mkdir(mode=0o700, exist_ok=True)
-            try:
-                return os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileNotFoundError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+            return os.open(partial, flags, 0o600)
 
     def _prune_shard(self, shard: Path) -> None:
         """Remove a shard directory left empty, so a refused upload leaves no trace."""

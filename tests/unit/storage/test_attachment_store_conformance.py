@@ -37,10 +37,14 @@ def everything_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
+def store_blob(store: AttachmentStore, blob_id: str, data: bytes) -> None:
+    with store.writer(blob_id) as handle:
+        handle.write(data)
+
+
 def test_a_completed_write_can_be_read_back(store_root: tuple[AttachmentStore, Path]) -> None:
     store, _ = store_root
-    with store.writer(BLOB) as handle:
-        handle.write(b"ciphertext bytes")
+    store_blob(store, BLOB, b"ciphertext bytes")
     assert store.exists(BLOB)
     with store.reader(BLOB) as handle:
         assert handle.read() == b"ciphertext bytes"
@@ -61,8 +65,7 @@ def test_a_failed_write_keeps_other_blobs_in_the_same_directory(
     store_root: tuple[AttachmentStore, Path],
 ) -> None:
     store, _ = store_root
-    with store.writer(OTHER) as handle:
-        handle.write(b"kept")
+    store_blob(store, OTHER, b"kept")
     with pytest.raises(UploadRefusedError), store.writer(BLOB):
         raise UploadRefusedError
     with store.reader(OTHER) as handle:
@@ -73,8 +76,7 @@ def test_delete_removes_the_blob_and_its_empty_directory(
     store_root: tuple[AttachmentStore, Path],
 ) -> None:
     store, root = store_root
-    with store.writer(BLOB) as handle:
-        handle.write(b"x")
+    store_blob(store, BLOB, b"x")
     store.delete(BLOB)
     store.delete(BLOB)  # deleting twice is not an error: shredding may be retried
     assert not store.exists(BLOB)
@@ -92,8 +94,7 @@ def test_a_blob_id_cannot_walk_out_of_the_store(store_root: tuple[AttachmentStor
 
 def test_a_blob_id_is_written_once(store_root: tuple[AttachmentStore, Path]) -> None:
     store, _ = store_root
-    with store.writer(BLOB) as handle:
-        handle.write(b"original")
+    store_blob(store, BLOB, b"original")
     with pytest.raises(FileExistsError), store.writer(BLOB) as handle:
         handle.write(b"replacement")
     with store.reader(BLOB) as handle:
@@ -103,8 +104,7 @@ def test_a_blob_id_is_written_once(store_root: tuple[AttachmentStore, Path]) -> 
 def test_files_are_owner_only(tmp_path: Path) -> None:
     root = tmp_path / "attachments"
     store = FileAttachmentStore(root)
-    with store.writer(BLOB) as handle:
-        handle.write(b"x")
+    store_blob(store, BLOB, b"x")
     blob = next(p for p in root.rglob("*") if p.is_file())
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     assert stat.S_IMODE(blob.parent.stat().st_mode) == 0o700

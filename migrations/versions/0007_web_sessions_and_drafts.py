@@ -1,0 +1,24 @@
+"""web sessions and drafts
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-06
+
+Reserved slot: work in progress in parallel fills this revision in, so the chain stays
+linear. An unused slot is removed before it lands.
+"""
+
+from collections.abc import Sequence
+
+revision: str = '0007'
+down_revision: str | None = '0006'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -169,6 +169,12 @@ class _DurableFileStorage(FileStorage):  # type: ignore[misc]
         self._synced.discard(name)
         return StructFile(os.fdopen(fd, mode), name=name, **kwargs)
 
+    def lock(self, name: str) -> Any:
+        # Whoosh's FileLock creates its file with the umask's mode; make it private first.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self._fpath(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return super().lock(name)
+
     def rename_file(self, oldname: str, newname: str, safe: bool = False) -> None:
         present = set(self.list())
         self._synced &= present

@@ -195,9 +195,7 @@ def test_the_search_directory_is_private_to_the_service(planted: Planted) -> Non
     for path in directory.rglob("*"):
         mode = stat.S_IMODE(path.stat().st_mode)
         # Whoosh loads pickles from here: nobody else may write anything in it.
-        assert mode & 0o022 == 0, f"{path} is mode {mode:04o}"
-        if not path.name.endswith("_WRITELOCK"):  # Whoosh's empty lock file: umask applies
-            assert mode == 0o600, f"{path} is mode {mode:04o}"
+        assert mode == 0o600, f"{path} is mode {mode:04o}"
 
 
 def test_whoosh_holds_documents_only_where_it_is_the_backend(planted: Planted) -> None:

@@ -10,6 +10,7 @@ disabled, and that are stored only as a keyed hash. Time is controlled through
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -171,19 +172,25 @@ def test_an_unknown_name_is_counted_under_a_keyed_hash_never_in_plain(
 ) -> None:
     typed_by_mistake = "Correct-Horse-" + secrets.token_hex(8)
     sign_in(deployment, typed_by_mistake, "whatever")
+    sign_in(deployment, typed_by_mistake.upper(), "whatever")  # one counter, whatever the case
+    sign_in(deployment, "someone-else-" + secrets.token_hex(4), "whatever")
 
     def rows(scope: Scope) -> list[tuple[str, int]]:
         return [
             (r.name_hash, r.failed_logins) for r in scope.session.scalars(select(LoginThrottle))
         ]
 
-    stored = deployment.run(None, rows)
-    assert [count for _, count in stored] == [1]
-    assert typed_by_mistake.encode() not in deployment.settings.effective_database_url.encode()
-    database = Path(deployment.settings.resolved_data_dir, "custodia.db")
-    if database.exists():
-        assert typed_by_mistake.casefold().encode() not in database.read_bytes().lower()
-    assert stored[0][0] != hashlib.sha256(typed_by_mistake.casefold().encode()).hexdigest()
+    stored = dict(deployment.run(None, rows))
+    assert sorted(stored.values()) == [1, 2]
+    folded = typed_by_mistake.casefold().encode()
+    pepper = deployment.runtime.keyring.token_pepper()
+    keyed = hmac.new(pepper, b"login-name\x00" + folded, hashlib.sha256)  # domain-separated
+    assert stored[keyed.hexdigest()] == 2
+    unkeyed = {hashlib.new(name, folded).hexdigest() for name in ("sha256", "sha3_256", "blake2s")}
+    assert unkeyed.isdisjoint(stored)
+    # Nothing the database holds on disk spells the name (SQLite: the file and its WAL).
+    for path in Path(deployment.settings.resolved_data_dir).glob("custodia.db*"):
+        assert folded not in path.read_bytes().lower(), path
 
 
 def test_an_administrator_enabling_the_account_clears_the_lock(deployment: Deployment) -> None:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="Witness locations outside the database that receive every checkpoint",
     )
     request_body_limit_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    shred_secrets_dir: Path | None = Field(
+        default=None,
+        description="Shred-secret store; defaults to <data_dir>/keys/shred. Keep it out of "
+        "long-lived backups (docs/security.md)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -82,6 +87,13 @@ class Settings(BaseSettings):
     @property
     def keyring_path(self) -> Path:
         return self.resolved_data_dir / "keys" / "keyring.json"
+
+    @property
+    def shred_secrets_path(self) -> Path:
+        """Where per-record shred secrets live (see service.crypto.shred)."""
+        if self.shred_secrets_dir is not None:
+            return self.shred_secrets_dir.expanduser().resolve()
+        return self.keyring_path.parent / "shred"
 
     @property
     def attachments_dir(self) -> Path:

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.context import Principal, RequestContext
 from service.crypto.envelope import EnvelopeCipher
-from service.crypto.interfaces import Keyring
+from service.crypto.interfaces import Keyring, ShredSecretStore
 from service.crypto.keyring import FileKeyring
+from service.crypto.shred import FileShredSecretStore
 from service.custody.actions import Action, Outcome
 from service.custody.models import CustodyCheckpoint
 from service.custody.publish import publish_checkpoint
@@ -72,8 +73,13 @@ class Runtime:
         self.engine.dispose()
 
     @cached_property
+    def shred_secrets(self) -> ShredSecretStore:
+        """Per-record secrets outside the database; deleting one crypto-shreds a record."""
+        return FileShredSecretStore(self.settings.shred_secrets_path, self.keyring)
+
+    @cached_property
     def envelope(self) -> EnvelopeCipher:
-        return EnvelopeCipher(self.keyring)
+        return EnvelopeCipher(self.keyring, self.shred_secrets)
 
     @cached_property
     def search_index(self) -> SearchIndex:
@@ -205,7 +211,7 @@ class Scope:
     session: Session
     context: RequestContext
     principal: Principal | None
-    _undo: list[Callable[[], None]] = field(default_factory=list)
+    _undo: list[Callable[[], object]] = field(default_factory=list)
     _after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     @cached_property
@@ -215,7 +221,7 @@ class Scope:
     def now(self) -> datetime:
         return self.runtime.clock()
 
-    def on_rollback(self, undo: Callable[[], None]) -> None:
+    def on_rollback(self, undo: Callable[[], object]) -> None:
         """Register clean-up of a side effect outside the database (e.g. a stored file)."""
         self._undo.append(undo)
 

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from service.access.auth import require_principal
 from service.access.policy import Permission, require
 from service.access.schemas import KeyVersionRead
-from service.crypto.interfaces import KeyPurpose
+from service.crypto.interfaces import KeyPurpose, ShredId
+from service.crypto.shred import is_bound
 from service.custody.actions import Action
 from service.errors import ConflictError
 from service.runtime import Scope
@@ -63,14 +64,21 @@ class KeyService:
         if new_version != expected:
             raise ConflictError("Another process rotated the keyring at the same time; retry.")
         envelope = self._scope.runtime.envelope
-        for row, context in rows:
+        for row, context, shred_id in rows:
             assert row.wrapped_key is not None
             row.kek_version, row.wrapped_key = envelope.rewrap(
-                purpose, row.kek_version, row.wrapped_key, context
+                purpose, row.kek_version, row.wrapped_key, context, shred_id=shred_id
             )
         return new_version
 
-    def _wrapped_keys(self, purpose: KeyPurpose) -> Iterator[tuple[_WrappedKeyRow, bytes]]:
+    def _wrapped_keys(
+        self, purpose: KeyPurpose
+    ) -> Iterator[tuple[_WrappedKeyRow, bytes, ShredId | None]]:
+        """Every live wrapped key of ``purpose``, its context, and its shred secret's id.
+
+        Keys made before shred binding stay unbound here (``None``): binding them is an
+        explicit step (``custodia shred bind-legacy``), not a side effect of rotation.
+        """
         from service.testimony.attachments import attachment_key_context
         from service.testimony.content import testimony_key_context
         from service.testimony.models import Attachment, Testimony
@@ -82,13 +90,29 @@ class KeyService:
             for identity in session.scalars(
                 select(IdentityRecord).where(IdentityRecord.wrapped_key.is_not(None))
             ):
-                yield identity, identity_key_context(identity.witness_id)
+                yield (
+                    identity,
+                    identity_key_context(identity.witness_id),
+                    _bound_to(identity.wrapped_key, ShredId.witness(identity.witness_id)),
+                )
             return
         for testimony in session.scalars(
             select(Testimony).where(Testimony.wrapped_key.is_not(None))
         ):
-            yield testimony, testimony_key_context(testimony.id)
+            yield (
+                testimony,
+                testimony_key_context(testimony.id),
+                _bound_to(testimony.wrapped_key, ShredId.testimony(testimony.id)),
+            )
         for attachment in session.scalars(
             select(Attachment).where(Attachment.wrapped_key.is_not(None))
         ):
-            yield attachment, attachment_key_context(attachment.id)
+            yield (
+                attachment,
+                attachment_key_context(attachment.id),
+                _bound_to(attachment.wrapped_key, ShredId.testimony(attachment.testimony_id)),
+            )
+
+
+def _bound_to(wrapped: bytes | None, shred_id: ShredId) -> ShredId | None:
+    return shred_id if wrapped is not None and is_bound(wrapped) else None

@@ -19,8 +19,20 @@ from service.crypto.errors import (
     KeyringError,
     StreamTooLargeError,
 )
-from service.crypto.interfaces import KeyPurpose, Keyring, KeyVersionInfo
+from service.crypto.interfaces import (
+    KeyPurpose,
+    Keyring,
+    KeyVersionInfo,
+    ShredId,
+    ShredKind,
+    ShredSecretStore,
+)
 from service.crypto.keyring import FileKeyring, InMemoryKeyring
+from service.crypto.shred import (
+    FileShredSecretStore,
+    InMemoryShredSecretStore,
+    ShreddedKeyError,
+)
 from service.crypto.stream import (
     StreamResult,
     decrypt_stream,
@@ -35,11 +47,17 @@ __all__ = [
     "EnvelopeCipher",
     "FieldContext",
     "FileKeyring",
+    "FileShredSecretStore",
     "InMemoryKeyring",
+    "InMemoryShredSecretStore",
     "KeyPurpose",
     "KeyVersionInfo",
     "Keyring",
     "KeyringError",
+    "ShredId",
+    "ShredKind",
+    "ShredSecretStore",
+    "ShreddedKeyError",
     "StreamResult",
     "StreamTooLargeError",
     "WrappedDataKey",

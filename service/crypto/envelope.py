@@ -24,7 +24,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from service.crypto.errors import DecryptionError, KeyringError
-from service.crypto.interfaces import KeyPurpose, Keyring
+from service.crypto.interfaces import KeyPurpose, Keyring, ShredId, ShredSecretStore
+from service.crypto.shred import ShreddedKeyError, bind_wrapped, is_bound, unbind_wrapped
 
 __all__ = [
     "DATA_KEY_BYTES",
@@ -178,6 +179,9 @@ class WrappedDataKey:
     kek_version: int
     wrapped: bytes
     data_key: bytes
+    new_shred_secret: bool = False
+    """True if wrapping it created its record's shred secret: the caller undoes that on
+    rollback, so a failed create leaves no orphan secret."""
 
     def __repr__(self) -> str:
         return (
@@ -190,39 +194,99 @@ class EnvelopeCipher:
 
     ``context`` should name the owner of the data key (for example
     ``b"testimony:42"``), so a wrapped key copied to another record does not unwrap.
+    With a ``shred_secrets`` store, a key made with a ``shred_id`` is also bound to that
+    record's shred secret (:mod:`service.crypto.shred`): destroying the secret makes every
+    copy of the wrapped key useless, even with the live keyring.
     """
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, shred_secrets: ShredSecretStore | None = None) -> None:
         self._keyring = keyring
+        self._shred_secrets = shred_secrets
 
-    def new_wrapped_key(self, purpose: KeyPurpose, context: bytes) -> WrappedDataKey:
-        """Generate a data key and wrap it under the current KEK of ``purpose``."""
+    @property
+    def shred_secrets(self) -> ShredSecretStore:
+        """The shred-secret store; raises ``KeyringError`` if this cipher has none."""
+        if self._shred_secrets is None:
+            raise KeyringError("no shred-secret store is configured")
+        return self._shred_secrets
+
+    def new_wrapped_key(
+        self, purpose: KeyPurpose, context: bytes, *, shred_id: ShredId | None = None
+    ) -> WrappedDataKey:
+        """Generate a data key and wrap it under the current KEK of ``purpose``.
+
+        With ``shred_id`` the wrapping is bound to that record's shred secret, which is
+        created (durably, before this returns) if it does not exist yet.
+        """
         data_key = new_data_key()
         version, wrapped = self._keyring.wrap_data_key(purpose, data_key, context)
-        return WrappedDataKey(version, wrapped, data_key)
+        if shred_id is None:
+            return WrappedDataKey(version, wrapped, data_key)
+        secret, created = self.shred_secrets.ensure(shred_id)
+        bound = bind_wrapped(secret, purpose, wrapped, context)
+        return WrappedDataKey(version, bound, data_key, new_shred_secret=created)
 
     def unwrap(
-        self, purpose: KeyPurpose, kek_version: int, wrapped: bytes, context: bytes
+        self,
+        purpose: KeyPurpose,
+        kek_version: int,
+        wrapped: bytes,
+        context: bytes,
+        *,
+        shred_id: ShredId | None = None,
     ) -> bytes:
         """Return the data key inside ``wrapped``.
 
-        Raises ``DecryptionError`` if it does not authenticate and ``KeyringError`` if
+        Raises ``ShreddedKeyError`` if it is bound and its shred secret is gone,
+        ``DecryptionError`` if it does not authenticate and ``KeyringError`` if
         ``kek_version`` is unknown; the message starts with ``context``, so an operator
         learns which record's key failed (a context names a record, never a secret).
         """
         try:
-            return self._keyring.unwrap_data_key(purpose, kek_version, wrapped, context)
+            inner = self._unbind(purpose, wrapped, context, shred_id)
+            return self._keyring.unwrap_data_key(purpose, kek_version, inner, context)
         except (DecryptionError, KeyringError) as error:
             owner = context.decode("utf-8", errors="replace")
             raise type(error)(f"{owner}: {error}") from None
 
+    def _unbind(
+        self, purpose: KeyPurpose, wrapped: bytes, context: bytes, shred_id: ShredId | None
+    ) -> bytes:
+        if not is_bound(wrapped):
+            return wrapped  # made before shred binding existed: see ``bind``
+        if shred_id is None:
+            raise DecryptionError("the data key is bound to a shred secret that was not named")
+        secret = self.shred_secrets.get(shred_id)
+        if secret is None:
+            raise ShreddedKeyError(f"the shred secret of {shred_id.name} is destroyed")
+        return unbind_wrapped(secret, purpose, wrapped, context)
+
     def rewrap(
-        self, purpose: KeyPurpose, kek_version: int, wrapped: bytes, context: bytes
+        self,
+        purpose: KeyPurpose,
+        kek_version: int,
+        wrapped: bytes,
+        context: bytes,
+        *,
+        shred_id: ShredId | None = None,
     ) -> tuple[int, bytes]:
         """Re-wrap a data key under the current KEK; content ciphertexts stay valid.
 
-        Always produces a fresh wrapping, even if ``kek_version`` is already current.
-        Returns ``(new_kek_version, new_wrapped)``; raises as :meth:`unwrap` does.
+        Always produces a fresh wrapping, even if ``kek_version`` is already current. A
+        bound key stays bound to the same shred secret; a legacy key given a ``shred_id``
+        becomes bound to it. Returns ``(new_kek_version, new_wrapped)``; raises as
+        :meth:`unwrap` does.
         """
-        data_key = self.unwrap(purpose, kek_version, wrapped, context)
-        return self._keyring.wrap_data_key(purpose, data_key, context)
+        data_key = self.unwrap(purpose, kek_version, wrapped, context, shred_id=shred_id)
+        version, inner = self._keyring.wrap_data_key(purpose, data_key, context)
+        if shred_id is None:
+            return version, inner
+        secret, _ = self.shred_secrets.ensure(shred_id)
+        return version, bind_wrapped(secret, purpose, inner, context)
+
+    def destroy_shred_secret(self, shred_id: ShredId) -> bool:
+        """Crypto-shred every key bound to ``shred_id``; True if the secret existed."""
+        return self.shred_secrets.destroy(shred_id)
+
+    def has_shred_secret(self, shred_id: ShredId) -> bool:
+        return self.shred_secrets.exists(shred_id)

@@ -6,6 +6,7 @@ transit backend can replace it by implementing :class:`Keyring`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -93,4 +94,67 @@ class Keyring(Protocol):
 
     def signing_public_key(self) -> Ed25519PublicKey:
         """Return the public half of :meth:`signing_key`, for verifiers."""
+        ...
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class ShredKind(StrEnum):
+    TESTIMONY = "testimony"
+    """Binds a testimony's content key and its attachments' keys."""
+    WITNESS = "witness"
+    """Binds every identity-vault key of one witness."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShredId:
+    """Which record a shred secret belongs to; its ``name`` is the store's file name."""
+
+    kind: ShredKind
+    record_id: str
+
+    def __post_init__(self) -> None:
+        if not _UUID.fullmatch(self.record_id):
+            raise ValueError("shred secrets belong to records with lower-case UUID ids")
+
+    @classmethod
+    def testimony(cls, testimony_id: str) -> ShredId:
+        return cls(ShredKind.TESTIMONY, testimony_id)
+
+    @classmethod
+    def witness(cls, witness_id: str) -> ShredId:
+        return cls(ShredKind.WITNESS, witness_id)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind.value}-{self.record_id}"
+
+    @property
+    def purpose(self) -> KeyPurpose:
+        """The KEK family that wraps the secret at rest: identity secrets stay apart."""
+        return KeyPurpose.IDENTITY if self.kind is ShredKind.WITNESS else KeyPurpose.CONTENT
+
+
+@runtime_checkable
+class ShredSecretStore(Protocol):
+    """Holds one secret per shreddable record, outside the database (see service.crypto.shred)."""
+
+    def ensure(self, shred_id: ShredId) -> tuple[bytes, bool]:
+        """Return ``(secret, created)``: the stored secret, or a new durable one.
+
+        Raises ``KeyringError`` if the store cannot be read or written.
+        """
+        ...
+
+    def get(self, shred_id: ShredId) -> bytes | None:
+        """Return the secret, or None if it does not exist (never made, or destroyed)."""
+        ...
+
+    def destroy(self, shred_id: ShredId) -> bool:
+        """Destroy the secret durably; True if it existed. Idempotent (shreds are retried)."""
+        ...
+
+    def exists(self, shred_id: ShredId) -> bool:
+        """True if the secret exists."""
         ...

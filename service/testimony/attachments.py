@@ -18,7 +18,8 @@ from sqlalchemy import select
 from service.access.policy import Permission
 from service.crypto.envelope import FieldContext
 from service.crypto.errors import CryptoError, StreamTooLargeError
-from service.crypto.interfaces import KeyPurpose
+from service.crypto.interfaces import KeyPurpose, ShredId
+from service.crypto.shred import ShreddedKeyError
 from service.crypto.stream import ByteReader, encrypt_stream, iter_decrypt
 from service.custody.actions import Action
 from service.errors import (
@@ -27,6 +28,7 @@ from service.errors import (
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
+    ShreddedError,
     UnsupportedMediaTypeError,
 )
 from service.runtime import Scope
@@ -116,9 +118,13 @@ class AttachmentService:
                 errors=[FieldProblem("content-type", "content does not match the declared type")],
             )
         attachment_id = str(uuid.uuid4())
-        key = self._scope.runtime.envelope.new_wrapped_key(
-            KeyPurpose.CONTENT, attachment_key_context(attachment_id)
+        envelope = self._scope.runtime.envelope
+        shred_id = ShredId.testimony(testimony.id)
+        key = envelope.new_wrapped_key(
+            KeyPurpose.CONTENT, attachment_key_context(attachment_id), shred_id=shred_id
         )
+        if key.new_shred_secret:  # a testimony from before shred binding: see docs
+            self._scope.on_rollback(lambda: envelope.destroy_shred_secret(shred_id))
         store = self._scope.runtime.attachments
         try:
             with store.writer(attachment_id) as sink:
@@ -186,7 +192,10 @@ class AttachmentService:
                 attachment.kek_version,
                 attachment.wrapped_key,
                 attachment_key_context(attachment.id),
+                shred_id=ShredId.testimony(attachment.testimony_id),
             )
+        except ShreddedKeyError:
+            raise ShreddedError(f"Attachment '{attachment.id}' was crypto-shredded.") from None
         except CryptoError as error:
             raise IntegrityCheckError(str(error)) from None
         meta = open_document(

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from service.crypto.envelope import EnvelopeCipher, FieldContext
 from service.crypto.errors import CryptoError
-from service.crypto.interfaces import KeyPurpose
-from service.errors import IntegrityCheckError, NotFoundError
+from service.crypto.interfaces import KeyPurpose, ShredId
+from service.crypto.shred import ShreddedKeyError
+from service.errors import IntegrityCheckError, ShreddedError
 from service.testimony.models import Incident, IncidentVersion, Testimony, TestimonyVersion
 from service.testimony.schemas import IncidentRead
 from service.testimony.sealing import open_document
@@ -31,16 +32,23 @@ class ContentReader:
         self._envelope = envelope
 
     def data_key(self, testimony: Testimony) -> bytes:
-        """Raises NotFoundError for a shredded testimony, IntegrityCheckError if tampered."""
-        if testimony.wrapped_key is None:
-            raise NotFoundError(f"No testimony with id '{testimony.id}'.")
+        """Raises ShreddedError for a shredded testimony, IntegrityCheckError if tampered.
+
+        A row that still holds its wrapped key but whose shred secret is gone (a database
+        restored from before a shred) is shredded too: the key cannot be opened.
+        """
+        if testimony.wrapped_key is None or testimony.shredded_at is not None:
+            raise ShreddedError(f"Testimony '{testimony.id}' was crypto-shredded.")
         try:
             return self._envelope.unwrap(
                 KeyPurpose.CONTENT,
                 testimony.kek_version,
                 testimony.wrapped_key,
                 testimony_key_context(testimony.id),
+                shred_id=ShredId.testimony(testimony.id),
             )
+        except ShreddedKeyError:
+            raise ShreddedError(f"Testimony '{testimony.id}' was crypto-shredded.") from None
         except CryptoError as error:
             raise IntegrityCheckError(str(error)) from None
 

@@ -19,7 +19,7 @@ from service.access.models import Case, User
 from service.access.policy import Permission, require, require_in_case
 from service.context import Principal
 from service.crypto.envelope import FieldContext
-from service.crypto.interfaces import KeyPurpose
+from service.crypto.interfaces import KeyPurpose, ShredId
 from service.custody.actions import Action
 from service.errors import (
     AuthenticationError,
@@ -27,6 +27,7 @@ from service.errors import (
     FieldProblem,
     InvalidInputError,
     NotFoundError,
+    ShreddedError,
 )
 from service.runtime import Scope
 from service.search.outbox import enqueue
@@ -96,7 +97,7 @@ class TestimonyService:
         principal = self.principal()
         require(principal, permission, object_type="testimony", object_id=testimony_id)
         testimony = self._session.get(Testimony, testimony_id)
-        if testimony is None or testimony.shredded_at is not None:
+        if testimony is None:
             raise NotFoundError(f"No testimony with id '{testimony_id}'.")
         require_in_case(
             self._session,
@@ -106,6 +107,9 @@ class TestimonyService:
             object_type="testimony",
             object_id=testimony_id,
         )
+        if testimony.shredded_at is not None:
+            # Only after the case check: outsiders learn nothing, not even that it is gone.
+            raise ShreddedError(f"Testimony '{testimony_id}' was crypto-shredded.")
         return testimony
 
     def _case_for_create(self, code: str) -> Case:
@@ -150,9 +154,13 @@ class TestimonyService:
             witnesses.store_identity(witness, data.witness.identity)
 
         testimony_id = str(uuid.uuid4())
-        key = self._scope.runtime.envelope.new_wrapped_key(
-            KeyPurpose.CONTENT, testimony_key_context(testimony_id)
+        envelope = self._scope.runtime.envelope
+        shred_id = ShredId.testimony(testimony_id)
+        key = envelope.new_wrapped_key(
+            KeyPurpose.CONTENT, testimony_key_context(testimony_id), shred_id=shred_id
         )
+        # The secret is durable before the row commits; a rolled-back create removes it.
+        self._scope.on_rollback(lambda: envelope.destroy_shred_secret(shred_id))
         testimony = Testimony(
             id=testimony_id,
             external_id=data.external_id,

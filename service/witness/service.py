@@ -15,7 +15,8 @@ from service.access.policy import Permission, require, require_in_case
 from service.context import Principal
 from service.crypto.envelope import FieldContext
 from service.crypto.errors import CryptoError
-from service.crypto.interfaces import KeyPurpose
+from service.crypto.interfaces import KeyPurpose, ShredId
+from service.crypto.shred import ShreddedKeyError
 from service.custody.actions import Action
 from service.errors import (
     AuthenticationError,
@@ -23,6 +24,7 @@ from service.errors import (
     FieldProblem,
     IntegrityCheckError,
     NotFoundError,
+    ShreddedError,
 )
 from service.runtime import Scope
 from service.testimony.schemas import IdentityIn, IdentityRead
@@ -91,9 +93,13 @@ class WitnessService:
             **identity.model_dump(mode="json"),
             "salt": new_salt(),
         }
-        key = self._scope.runtime.envelope.new_wrapped_key(
-            KeyPurpose.IDENTITY, identity_key_context(witness.id)
+        envelope = self._scope.runtime.envelope
+        shred_id = ShredId.witness(witness.id)
+        key = envelope.new_wrapped_key(
+            KeyPurpose.IDENTITY, identity_key_context(witness.id), shred_id=shred_id
         )
+        if key.new_shred_secret:
+            self._scope.on_rollback(lambda: envelope.destroy_shred_secret(shred_id))
         ctx = FieldContext("identity", witness.id, "identity", version)
         self._session.add(
             IdentityRecord(
@@ -154,7 +160,12 @@ class WitnessService:
                 record.kek_version,
                 record.wrapped_key,
                 identity_key_context(witness.id),
+                shred_id=ShredId.witness(witness.id),
             )
+        except ShreddedKeyError:
+            raise ShreddedError(
+                f"The identity of witness '{pseudonym}' was crypto-shredded."
+            ) from None
         except CryptoError as error:
             raise IntegrityCheckError(str(error)) from None
         document = open_document(

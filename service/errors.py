@@ -110,6 +110,18 @@ class ConsentRefusedError(DomainError):
     status = 403
 
 
+class ShreddedError(DomainError):
+    """The record was crypto-shredded: its keys are destroyed and it cannot be read again.
+
+    Only callers who could have read the record get this answer; anyone else still gets
+    ``NotFoundError``, so shredding reveals nothing about records outside their cases.
+    """
+
+    slug = "shredded"
+    title = "The record was crypto-shredded"
+    status = 410
+
+
 class PayloadTooLargeError(DomainError):
     slug = "payload-too-large"
     title = "Upload too large"

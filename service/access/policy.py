@@ -33,6 +33,9 @@ class Permission(StrEnum):
     KEY_MANAGE = "key:manage"
     CUSTODY_READ = "custody:read"
     TAXONOMY_READ = "taxonomy:read"
+    SHRED_REQUEST = "shred:request"
+    SHRED_APPROVE = "shred:approve"
+    ANALYST_EXPORT = "analyst-export:incidents"
 
 
 _OFFICER = {
@@ -48,6 +51,7 @@ _OFFICER = {
     Permission.TAXONOMY_READ,
 }
 _INVESTIGATOR = {
+    Permission.ANALYST_EXPORT,
     Permission.TESTIMONY_READ,
     Permission.ATTACHMENT_READ,
     Permission.IDENTITY_REVEAL,
@@ -56,6 +60,8 @@ _INVESTIGATOR = {
 }
 _AUDITOR = {Permission.CUSTODY_READ, Permission.TAXONOMY_READ}
 _ADMIN = {
+    Permission.SHRED_REQUEST,
+    Permission.SHRED_APPROVE,
     Permission.CASE_MANAGE,
     Permission.USER_MANAGE,
     Permission.KEY_MANAGE,
@@ -80,6 +86,7 @@ CASE_SCOPED = frozenset(
         Permission.ATTACHMENT_UPLOAD,
         Permission.ATTACHMENT_READ,
         Permission.IDENTITY_REVEAL,
+        Permission.ANALYST_EXPORT,
     }
 )
 
@@ -104,6 +111,31 @@ def require(
                 object_type=object_type,
                 object_id=object_id,
                 details={"permission": permission.value, "reason": "role"},
+            ),
+        )
+
+
+def require_second_person(
+    principal: Principal,
+    permission: Permission,
+    *,
+    requested_by: int,
+    object_type: str,
+    object_id: str,
+) -> None:
+    """Two-person rule: whoever approves a request (e.g. a shred) must not have made it.
+
+    Raises AccessDeniedError (recorded) for the requester, after the role check.
+    """
+    require(principal, permission, object_type=object_type, object_id=object_id)
+    if principal.user_id == requested_by:
+        raise AccessDeniedError(
+            "A request must be approved by a second administrator, not by its requester.",
+            refusal=RefusalRecord(
+                action="access.denied",
+                object_type=object_type,
+                object_id=object_id,
+                details={"permission": permission.value, "reason": "own_request"},
             ),
         )
 

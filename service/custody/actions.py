@@ -36,6 +36,12 @@ class Action(StrEnum):
     IDENTITY_UPDATE = "identity.update"
     IMPORT_LINE_REJECTED = "import.line_rejected"
 
+    SHRED_REQUEST = "shred.request"
+    SHRED_APPROVE = "shred.approve"
+    SHRED_EXECUTE = "shred.execute"
+    SHRED_BIND_LEGACY_KEYS = "shred.bind_legacy_keys"
+    ANALYST_EXPORT = "analyst_export.incidents"
+
     SEARCH = "search.query"
     TESTIMONY_SNIPPET_READ = "testimony.snippet_read"
     SEARCH_REINDEX = "search.reindex"

@@ -12,6 +12,7 @@ from service.access import api as access_api
 from service.config import Settings
 from service.custody import api as custody_api
 from service.deps import RuntimeDep, get_principal
+from service.export import api as export_api
 from service.http.problems import SECURITY_HEADERS, install_problem_handlers, problem_response
 from service.runtime import Runtime
 from service.search import api as search_api
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     protected.include_router(taxonomy_api.router)
     protected.include_router(custody_api.router)
     protected.include_router(search_api.router)
+    protected.include_router(export_api.router)
     api.include_router(protected)
     app.include_router(api)
     return app

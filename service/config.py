@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         description="Witness locations outside the database that receive every checkpoint",
     )
     request_body_limit_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    export_ttl_hours: int = Field(
+        default=72,
+        ge=1,
+        description="Hours a built export bag stays on the server before it is deleted",
+    )
+    export_source_organization: str = Field(
+        default="Custodia",
+        max_length=200,
+        description="Source-Organization written into every export bag's bag-info.txt",
+    )
     shred_secrets_dir: Path | None = Field(
         default=None,
         description="Shred-secret store; defaults to <data_dir>/keys/shred. Keep it out of "

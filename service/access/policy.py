@@ -33,6 +33,11 @@ class Permission(StrEnum):
     KEY_MANAGE = "key:manage"
     CUSTODY_READ = "custody:read"
     TAXONOMY_READ = "taxonomy:read"
+    RECIPIENT_READ = "recipient:read"
+    RECIPIENT_MANAGE = "recipient:manage"
+    EXPORT_REQUEST = "export:request"
+    EXPORT_APPROVE = "export:approve"
+    EXPORT_PURGE = "export:purge"
     SHRED_REQUEST = "shred:request"
     SHRED_APPROVE = "shred:approve"
     ANALYST_EXPORT = "analyst-export:incidents"
@@ -57,6 +62,11 @@ _INVESTIGATOR = {
     Permission.IDENTITY_REVEAL,
     Permission.CASE_LIST_OWN,
     Permission.TAXONOMY_READ,
+    # Exports: one investigator requests, a second one (never the same) approves; see
+    # service/export/service.py. Officers, auditors and administrators never export.
+    Permission.RECIPIENT_READ,
+    Permission.EXPORT_REQUEST,
+    Permission.EXPORT_APPROVE,
 }
 _AUDITOR = {Permission.CUSTODY_READ, Permission.TAXONOMY_READ}
 _ADMIN = {
@@ -66,6 +76,10 @@ _ADMIN = {
     Permission.USER_MANAGE,
     Permission.KEY_MANAGE,
     Permission.TAXONOMY_READ,
+    # Administrators define recipients and delete expired bags; they never see a bag.
+    Permission.RECIPIENT_READ,
+    Permission.RECIPIENT_MANAGE,
+    Permission.EXPORT_PURGE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

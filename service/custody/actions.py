@@ -51,6 +51,15 @@ class Action(StrEnum):
     CHECKPOINT_REQUEST = "custody.checkpoint_request"
     CUSTODY_VERIFY = "custody.verify"
 
+    RECIPIENT_PROFILE_CREATE = "export.profile_create"
+    EXPORT_REQUEST = "export.request"
+    EXPORT_APPROVE = "export.approve"
+    EXPORT_REJECT = "export.reject"
+    EXPORT_PACKAGE = "export.package"
+    EXPORT_BUILD = "export.build"
+    EXPORT_DOWNLOAD = "export.download"
+    EXPORT_PURGE = "export.purge"
+
 
 class Outcome(StrEnum):
     OK = "ok"

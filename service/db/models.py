@@ -3,6 +3,7 @@
 from service.access.models import AuthSession, Case, CaseMember, LoginThrottle, User
 from service.custody.models import CustodyEvent, CustodyHead
 from service.db.base import Base
+from service.export.models import ExportRequest, RecipientProfile
 from service.search.models import SearchDocument
 from service.search.outbox import SearchOutboxEntry
 from service.testimony.models import (
@@ -25,11 +26,13 @@ __all__ = [
     "ConsentEvent",
     "CustodyEvent",
     "CustodyHead",
+    "ExportRequest",
     "IdentityRecord",
     "Incident",
     "IncidentCategory",
     "IncidentVersion",
     "LoginThrottle",
+    "RecipientProfile",
     "SearchDocument",
     "SearchOutboxEntry",
     "Testimony",

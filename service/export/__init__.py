@@ -1,0 +1,1 @@
+"""Evidence exports: recipient profiles, approved export requests and signed BagIt bags."""

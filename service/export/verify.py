@@ -1,0 +1,377 @@
+"""Offline verification of an export bag: no database, no network, no Custodia server.
+
+Imports only the standard library, ``cryptography`` and the pure Merkle and signed-note
+code, so a recipient can run it on an air-gapped machine. Checks run in an order that
+names the file at fault: the signature over ``tagmanifest-sha256.txt`` first (it anchors
+everything), then the tag manifests, the inventory of files, the payload manifests and
+Payload-Oxum, and finally the custody evidence: every event hashes to its leaf, every
+inclusion proof reaches the signed checkpoint, the checkpoint signature holds, the
+consistency proof from the preceding checkpoint holds, and every payload file's hash is
+the one its ``export.package`` custody event recorded. The first failure raises
+:class:`BagVerificationError` naming the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from service.custody.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
+from service.custody.note import NoteError, VerifierKey, parse_verifier_key, verify_checkpoint
+
+SIGNATURE_FILE = "signature/tagmanifest-sha256.txt.sig"
+SIGNER_KEY_FILE = "signature/signer-ed25519.pub.pem"
+TAGMANIFEST = "tagmanifest-sha256.txt"
+ALGORITHMS = ("sha256", "sha512")
+CUSTODY_FILES = (
+    "custody/events.jsonl",
+    "custody/inclusion-proofs.json",
+    "custody/checkpoint.txt",
+    "custody/previous-checkpoint.txt",
+    "custody/consistency-proof.json",
+    "custody/log.vkey",
+)
+Progress = Callable[[str, int, int], None]
+
+
+class BagVerificationError(Exception):
+    """The bag does not prove what it claims; ``path`` names the file at fault."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass
+class BagReport:
+    export_id: str
+    payload_files: int
+    testimonies: int
+    events: int
+    checkpoint_size: int
+    previous_checkpoint_size: int
+    signer_trusted: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_public_key(spec: str) -> Ed25519PublicKey:
+    """A PEM file, or a signed-note verifier key (``name+keyid+base64``, or ``@FILE``)."""
+    text = spec
+    if spec.startswith("@") or Path(spec).is_file():
+        text = Path(spec.removeprefix("@")).read_text(encoding="utf-8")
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = load_pem_public_key(text.encode("ascii"))
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("the key is not an Ed25519 public key")
+        return key
+    try:
+        return parse_verifier_key(text).public_key
+    except NoteError as error:
+        raise ValueError(f"not a PEM public key or a verifier key: {error}") from None
+
+
+def _sha(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _same_hex(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.lower(), b.lower())
+
+
+class _Bag:
+    def __init__(self, root: Path, progress: Progress | None) -> None:
+        self.root = root
+        self.progress = progress or (lambda _step, _done, _total: None)
+
+    def file(self, name: str) -> Path:
+        path = self.root / name
+        if not path.is_file():
+            raise BagVerificationError(name, "missing")
+        return path
+
+    def text(self, name: str) -> str:
+        try:
+            return self.file(name).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise BagVerificationError(name, "is not UTF-8 text") from None
+
+    def json(self, name: str) -> Any:
+        try:
+            return json.loads(self.text(name))
+        except json.JSONDecodeError as error:
+            raise BagVerificationError(name, f"is not valid JSON ({error.msg})") from None
+
+    def manifest(self, name: str) -> dict[str, str]:
+        entries: dict[str, str] = {}
+        for number, line in enumerate(self.text(name).splitlines(), 1):
+            digest, sep, path = line.partition(" ")
+            path = path.strip()
+            if not sep or not digest or not path or path in entries:
+                raise BagVerificationError(name, f"line {number} is malformed")
+            if path.startswith("/") or ".." in path.split("/"):
+                raise BagVerificationError(name, f"line {number} names a path outside the bag")
+            entries[path] = digest
+        return entries
+
+    def all_files(self) -> list[str]:
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file() or p.is_symlink()
+        )
+
+
+def _check_signature(bag: _Bag, trusted: Ed25519PublicKey | None) -> tuple[Ed25519PublicKey, bool]:
+    pem = bag.file(SIGNER_KEY_FILE).read_bytes()
+    try:
+        embedded = load_pem_public_key(pem)
+    except ValueError:
+        raise BagVerificationError(SIGNER_KEY_FILE, "is not a PEM public key") from None
+    if not isinstance(embedded, Ed25519PublicKey):
+        raise BagVerificationError(SIGNER_KEY_FILE, "is not an Ed25519 key")
+    if trusted is not None and embedded.public_bytes_raw() != trusted.public_bytes_raw():
+        raise BagVerificationError(SIGNER_KEY_FILE, "is not the trusted key given with --key")
+    key = trusted or embedded
+    try:
+        signature = base64.b64decode(bag.file(SIGNATURE_FILE).read_bytes().strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise BagVerificationError(SIGNATURE_FILE, "is not base64") from None
+    try:
+        key.verify(signature, bag.file(TAGMANIFEST).read_bytes())
+    except InvalidSignature:
+        raise BagVerificationError(
+            f"{SIGNATURE_FILE} / {TAGMANIFEST}",
+            "the Ed25519 signature over the tag manifest does not verify",
+        ) from None
+    return key, trusted is not None
+
+
+def _check_tag_manifests(bag: _Bag) -> set[str]:
+    listed = bag.manifest(TAGMANIFEST)
+    other = bag.manifest("tagmanifest-sha512.txt")
+    if set(other) != set(listed):
+        raise BagVerificationError(
+            "tagmanifest-sha512.txt", "lists other files than the sha256 one"
+        )
+    for number, (name, digest) in enumerate(sorted(listed.items()), 1):
+        bag.progress("tag files", number, len(listed))
+        if name.startswith("data/") or name.startswith("tagmanifest-"):
+            raise BagVerificationError(TAGMANIFEST, f"lists {name}, which is not a tag file")
+        if not _same_hex(_sha(bag.file(name), "sha256"), digest):
+            raise BagVerificationError(name, "does not match its SHA-256 in the tag manifest")
+        if not _same_hex(_sha(bag.file(name), "sha512"), other[name]):
+            raise BagVerificationError(
+                "tagmanifest-sha512.txt", f"its SHA-512 of {name} does not match the file"
+            )
+    required = {"bagit.txt", "bag-info.txt", *(f"manifest-{a}.txt" for a in ALGORITHMS)}
+    for name in sorted(required | set(CUSTODY_FILES)):
+        if name not in listed:
+            raise BagVerificationError(name, "is not covered by the signed tag manifest")
+    return set(listed)
+
+
+def _check_inventory(bag: _Bag, tags: set[str], payload: set[str]) -> None:
+    expected = tags | payload | {TAGMANIFEST, "tagmanifest-sha512.txt"}
+    expected |= {SIGNATURE_FILE, SIGNER_KEY_FILE}
+    present = set(bag.all_files())
+    for name in sorted(present - expected):
+        raise BagVerificationError(name, "is not listed in any manifest (added file)")
+    for name in sorted(expected - present):
+        raise BagVerificationError(name, "is listed in a manifest but missing")
+
+
+def _bag_info(bag: _Bag) -> dict[str, str]:
+    info: dict[str, str] = {}
+    label = None
+    for line in bag.text("bag-info.txt").splitlines():
+        if line[:1] in (" ", "\t") and label:
+            info[label] += " " + line.strip()
+            continue
+        label, sep, value = line.partition(":")
+        if not sep:
+            raise BagVerificationError("bag-info.txt", f"line {line[:40]!r} is not 'Label: value'")
+        info.setdefault(label.strip(), value.strip())
+        label = label.strip()
+    return info
+
+
+def _check_payload(bag: _Bag, info: dict[str, str]) -> dict[str, str]:
+    manifests = {a: bag.manifest(f"manifest-{a}.txt") for a in ALGORITHMS}
+    names = set(manifests["sha256"])
+    if set(manifests["sha512"]) != names:
+        raise BagVerificationError("manifest-sha512.txt", "lists other files than manifest-sha256")
+    total = 0
+    for number, name in enumerate(sorted(names), 1):
+        bag.progress("payload files", number, len(names))
+        if not name.startswith("data/"):
+            raise BagVerificationError("manifest-sha256.txt", f"lists {name} outside data/")
+        path = bag.file(name)
+        for algorithm in ALGORITHMS:
+            if not _same_hex(_sha(path, algorithm), manifests[algorithm][name]):
+                raise BagVerificationError(name, f"does not match its {algorithm} in the manifest")
+        total += path.stat().st_size
+    if info.get("Payload-Oxum") != f"{total}.{len(names)}":
+        raise BagVerificationError("bag-info.txt", "Payload-Oxum does not match the payload")
+    return manifests["sha256"]
+
+
+def _check_custody(
+    bag: _Bag, key: Ed25519PublicKey, export_id: str, payload: dict[str, str]
+) -> tuple[int, int, int, int]:
+    vkey_text = bag.text("custody/log.vkey").strip()
+    try:
+        vkey = parse_verifier_key(vkey_text)
+    except NoteError as error:
+        raise BagVerificationError("custody/log.vkey", str(error)) from None
+    if vkey.public_key.public_bytes_raw() != key.public_bytes_raw():
+        raise BagVerificationError("custody/log.vkey", "is not the key that signed the bag")
+    keys = [VerifierKey.from_public_key(vkey.name, key)]
+    checkpoints = {}
+    for name in ("custody/checkpoint.txt", "custody/previous-checkpoint.txt"):
+        try:
+            checkpoints[name] = verify_checkpoint(bag.text(name), keys, vkey.name)
+        except NoteError as error:
+            raise BagVerificationError(
+                name, f"signed checkpoint does not verify: {error}"
+            ) from None
+    checkpoint = checkpoints["custody/checkpoint.txt"]
+    previous = checkpoints["custody/previous-checkpoint.txt"]
+
+    lines = bag.file("custody/events.jsonl").read_bytes().split(b"\n")
+    if lines[-1] != b"":
+        raise BagVerificationError("custody/events.jsonl", "does not end with a newline")
+    lines = lines[:-1]
+    proofs_doc = bag.json("custody/inclusion-proofs.json")
+    where = "custody/inclusion-proofs.json"
+    try:
+        proofs = proofs_doc["proofs"]
+        if proofs_doc["tree_size"] != checkpoint.size or len(proofs) != len(lines):
+            raise BagVerificationError(where, "does not match the checkpoint or the events")
+        if bytes.fromhex(proofs_doc["root_hash"]) != checkpoint.root_hash:
+            raise BagVerificationError(where, "root hash differs from the signed checkpoint")
+    except (KeyError, TypeError, ValueError):
+        raise BagVerificationError(where, "is malformed") from None
+    packaged: dict[str, str] = {}
+    testimonies = 0
+    for number, (line, entry) in enumerate(zip(lines, proofs, strict=True), 1):
+        bag.progress("custody events", number, len(lines))
+        try:
+            event = json.loads(line)
+            seq, expected_leaf = int(entry["seq"]), bytes.fromhex(entry["leaf_hash"])
+            path = [bytes.fromhex(p) for p in entry["proof"]]
+        except (KeyError, TypeError, ValueError):
+            raise BagVerificationError(where, f"entry {number} is malformed") from None
+        leaf = leaf_hash(line)
+        if event.get("seq") != seq or not hmac.compare_digest(leaf, expected_leaf):
+            raise BagVerificationError(
+                "custody/events.jsonl", f"event on line {number} does not hash to its leaf"
+            )
+        try:
+            verify_inclusion(leaf, seq, checkpoint.size, path, checkpoint.root_hash)
+        except ProofError as error:
+            raise BagVerificationError(where, f"event {seq}: {error}") from None
+        details = event.get("details") or {}
+        if event.get("action") == "export.package" and details.get("export_id") == export_id:
+            testimonies += 1
+            for name, digest in (details.get("files") or {}).items():
+                packaged[name] = digest
+    try:
+        doc = bag.json("custody/consistency-proof.json")
+        verify_consistency(
+            int(doc["first"]),
+            int(doc["second"]),
+            bytes.fromhex(doc["first_root"]),
+            bytes.fromhex(doc["second_root"]),
+            [bytes.fromhex(p) for p in doc["proof"]],
+        )
+        if (
+            (doc["first"], doc["second"]) != (previous.size, checkpoint.size)
+            or bytes.fromhex(doc["first_root"]) != previous.root_hash
+            or bytes.fromhex(doc["second_root"]) != checkpoint.root_hash
+        ):
+            raise ProofError("it is not between the two checkpoints in the bag")
+    except (KeyError, TypeError, ValueError) as error:
+        raise BagVerificationError(
+            "custody/consistency-proof.json", f"malformed: {error}"
+        ) from None
+    except ProofError as error:
+        raise BagVerificationError("custody/consistency-proof.json", str(error)) from None
+    for name in sorted(payload):
+        recorded = packaged.get(name)
+        if recorded is None:
+            raise BagVerificationError(name, "no export.package custody event records this file")
+        if not _same_hex(recorded, payload[name]):
+            raise BagVerificationError(name, "differs from the hash its custody event recorded")
+    return len(lines), testimonies, checkpoint.size, previous.size
+
+
+def verify_bag(
+    root: Path, trusted_key: Ed25519PublicKey | None = None, progress: Progress | None = None
+) -> BagReport:
+    """Verify an extracted bag directory; raises BagVerificationError at the first failure."""
+    bag = _Bag(root, progress)
+    bagit = bag.text("bagit.txt")
+    if not bagit.startswith("BagIt-Version: "):
+        raise BagVerificationError("bagit.txt", "is not a BagIt declaration")
+    key, trusted = _check_signature(bag, trusted_key)
+    tags = _check_tag_manifests(bag)
+    payload_names = set(bag.manifest("manifest-sha256.txt"))
+    _check_inventory(bag, tags, payload_names)
+    info = _bag_info(bag)
+    payload = _check_payload(bag, info)
+    export_id = info.get("Custodia-Export-Id", "")
+    events, testimonies, size, previous = _check_custody(bag, key, export_id, payload)
+    report = BagReport(export_id, len(payload), testimonies, events, size, previous, trusted)
+    if not trusted:
+        report.warnings.append(
+            "No --key given: the bag was checked against the key it carries, which proves only "
+            "that it is self-consistent, not who made it. Compare the key with the one the "
+            "source organisation published."
+        )
+    return report
+
+
+def _safe_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    for member in archive.getmembers():
+        name = member.name
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise BagVerificationError(name, "tar member points outside the bag")
+        if not (member.isfile() or member.isdir()):
+            raise BagVerificationError(name, "tar member is not a plain file or directory")
+        yield member
+
+
+@contextmanager
+def opened_bag(path: Path) -> Iterator[Path]:
+    """The bag directory: ``path`` itself, or a tar extracted to a private temporary one."""
+    if path.is_dir():
+        yield path
+        return
+    if not tarfile.is_tarfile(path):
+        raise BagVerificationError(path.name, "is neither a bag directory nor a tar archive")
+    with tempfile.TemporaryDirectory(prefix="custodia-bag-") as scratch, tarfile.open(path) as tar:
+        tar.extractall(scratch, members=list(_safe_members(tar)), filter="data")
+        tops = [p for p in Path(scratch).iterdir()]
+        if len(tops) != 1 or not tops[0].is_dir():
+            raise BagVerificationError(path.name, "must hold exactly one top-level bag directory")
+        yield tops[0]

@@ -27,6 +27,7 @@ from cli.common import (
     state,
 )
 from cli.custody import custody_app
+from cli.export import bundle_app, export_app
 from cli.search import reindex, search_app, stats
 from service.access.keys import KeyService
 from service.access.schemas import CaseCreate, UserCreate
@@ -63,6 +64,8 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(key_app, name="key")
 app.add_typer(custody_app, name="custody")
 app.add_typer(search_app, name="search")
+app.add_typer(export_app, name="export")
+app.add_typer(bundle_app, name="bundle")
 app.command("reindex")(reindex)
 app.command("stats")(stats)
 

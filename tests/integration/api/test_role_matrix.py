@@ -43,6 +43,7 @@ from service.runtime import Scope
 from tests.factories import Deployment, first_category, interview_record, unique
 
 API = "/api/v1"
+EXPORT_PROFILE = "un-accountability-project"
 
 # ---- callers ---------------------------------------------------------------------------------
 
@@ -91,6 +92,10 @@ class World:
     bystander: str
     """An investigator in no case, whom the administrative operations act on."""
     tables: list[str]
+    export_id: str = ""
+    """An export requested by another investigator in ``case``, to approve, build, download."""
+    pending_export_id: str = ""
+    """A second pending export, to reject."""
 
     @property
     def testimony(self) -> str:
@@ -150,6 +155,14 @@ def _post(path: Callable[[World], str], body: Callable[[World], Any] | None = No
 
 def _patch(path: Callable[[World], str], body: Callable[[World], Any]) -> Call:
     return lambda w, c: w.deployment.client.patch(path(w), json=body(w), headers=c.headers)
+
+
+def _export_body(world: World) -> dict[str, Any]:
+    return {
+        "profile": EXPORT_PROFILE,
+        "purpose": "Submission to the UN accountability mechanism.",
+        "testimony_ids": [world.testimony_id],
+    }
 
 
 def _row(name: str, method: str, route: str, call: Call, *statuses: int) -> tuple[str, Operation]:
@@ -217,6 +230,34 @@ MATRIX: dict[str, Operation] = dict([
     _row("statistics of own cases", "GET", "/api/v1/statistics",
          _get(lambda w: f"{API}/statistics"),
          200, 200, 200, 200, 403, 403, 401, 401),
+    _row("create recipient profile", "POST", "/api/v1/exports/profiles",
+         _post(lambda w: f"{API}/exports/profiles",
+               lambda w: {"name": unique("recipient-"), "kind": "un_mechanisms"}),
+         403, 403, 403, 403, 403, 201, 401, 401),
+    _row("list recipient profiles", "GET", "/api/v1/exports/profiles",
+         _get(lambda w: f"{API}/exports/profiles"),
+         403, 403, 200, 200, 403, 200, 401, 401),
+    _row("request export", "POST", "/api/v1/exports",
+         _post(lambda w: f"{API}/exports", lambda w: _export_body(w)),
+         403, 403, 201, 404, 403, 403, 401, 401),
+    _row("list exports", "GET", "/api/v1/exports",
+         _get(lambda w: f"{API}/exports"),
+         403, 403, 200, 200, 403, 403, 401, 401),
+    _row("read export", "GET", "/api/v1/exports/{export_id}",
+         _get(lambda w: f"{API}/exports/{w.export_id}"),
+         403, 403, 200, 404, 403, 403, 401, 401),
+    _row("approve export", "POST", "/api/v1/exports/{export_id}:approve",
+         _post(lambda w: f"{API}/exports/{w.export_id}:approve", lambda w: {}),
+         403, 403, 200, 404, 403, 403, 401, 401),
+    _row("reject export", "POST", "/api/v1/exports/{export_id}:reject",
+         _post(lambda w: f"{API}/exports/{w.pending_export_id}:reject", lambda w: {}),
+         403, 403, 200, 404, 403, 403, 401, 401),
+    _row("build export bag", "POST", "/api/v1/exports/{export_id}:build",
+         _post(lambda w: f"{API}/exports/{w.export_id}:build"),
+         403, 403, 200, 404, 403, 403, 401, 401),
+    _row("download export bag", "GET", "/api/v1/exports/{export_id}/bag",
+         _get(lambda w: f"{API}/exports/{w.export_id}/bag"),
+         403, 403, 200, 404, 403, 403, 401, 401),
     _row("list users", "GET", "/api/v1/users",
          _get(lambda w: f"{API}/users"),
          403, 403, 403, 403, 403, 200, 401, 401),
@@ -319,7 +360,28 @@ def build_world(deployment: Deployment) -> World:
     uploaded = _upload(world, owner_caller)
     assert uploaded.status_code == 201, uploaded.text
     world.attachment_id = uploaded.json()["id"]
+    _add_exports(world)
     return world
+
+
+def _add_exports(world: World) -> None:
+    """A recipient profile and two exports requested by an investigator of ``case``."""
+    deployment = world.deployment
+    profile = deployment.client.post(
+        f"{API}/exports/profiles",
+        json={"name": EXPORT_PROFILE, "kind": "un_mechanisms"},
+        headers=deployment.admin.headers,
+    )
+    assert profile.status_code == 201, profile.text
+    requester = deployment.user(Role.INVESTIGATOR, cases=(world.case,))
+    ids = []
+    for _ in range(2):
+        response = deployment.client.post(
+            f"{API}/exports", json=_export_body(world), headers=requester.headers
+        )
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    world.export_id, world.pending_export_id = ids
 
 
 def make_caller(world: World, kind: str) -> Caller:

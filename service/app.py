@@ -18,6 +18,7 @@ from service.runtime import Runtime
 from service.search import api as search_api
 from service.taxonomy import api as taxonomy_api
 from service.testimony import api as testimony_api
+from service.web.routes import install_web
 
 # The interactive docs page needs scripts; it gets a looser policy than everything else.
 DOCS_PATHS = ("/docs", "/redoc")
@@ -87,4 +88,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     protected.include_router(export_api.router)
     api.include_router(protected)
     app.include_router(api)
+    # Web pages set their own Content-Security-Policy; the middleware only fills gaps.
+    install_web(app)
     return app

@@ -219,6 +219,28 @@ class AuthService:
             Action.LOGOUT, actor=principal, object_type="session", object_id=str(auth.id)
         )
 
+    def logout_everywhere(self) -> int:
+        """End every open session of the caller (web and API alike); returns how many."""
+        principal = require_principal(self._scope)
+        now = self._scope.now()
+        open_sessions = list(
+            self._session.scalars(
+                select(AuthSession).where(
+                    AuthSession.user_id == principal.user_id, AuthSession.revoked_at.is_(None)
+                )
+            )
+        )
+        for auth in open_sessions:
+            auth.revoked_at = now
+        self._scope.custody.append(
+            Action.LOGOUT,
+            actor=principal,
+            object_type="user",
+            object_id=str(principal.user_id),
+            details={"everywhere": True, "sessions": len(open_sessions)},
+        )
+        return len(open_sessions)
+
     def verify_cli_password(self, username: str, password: str) -> Principal:
         """CLI commands run as a named user, checked like a sign-in but without a token."""
         result = self.login(username, password)

@@ -162,7 +162,8 @@ class _Packager:
         if "translation_en" in doc["files"] and read.narrative.translation_en:
             paths.append(f"{directory}/translation-en.txt")
             yield from writer.add_bytes(paths[-1], read.narrative.translation_en.encode("utf-8"))
-        for entry, attachment in zip(doc.get("attachments", []), read.attachments, strict=True):
+        exported = read.attachments if "attachments" in doc else []
+        for entry, attachment in zip(doc.get("attachments", []), exported, strict=True):
             download = AttachmentService(scope).download(read.id, attachment.id)
             paths.append(f"{directory}/{entry['file']}")
             self._object("attachment", attachment.id)

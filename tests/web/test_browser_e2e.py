@@ -1,0 +1,248 @@
+"""End to end in a real browser (Debian's chromium via Playwright) against a real server.
+
+Skipped, with the reason shown, when /usr/bin/chromium is missing; CI installs it.
+Set CUSTODIA_SCREENSHOTS=docs/screenshots to save screenshots of the main pages.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.config import Settings
+from service.setup import initialise
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHRASE = "교화소에서 강제 노동"
+NARRATIVE = (
+    "2017년 겨울 전거리 교화소에서 강제 노동을 했습니다. 보위부 구류장에서 조사를 받으며 "
+    "매일 맞았습니다."
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
+]
+
+
+@dataclass
+class Server:
+    url: str
+    api: httpx.Client
+    passwords: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real uvicorn process over a fresh data directory, with one user per role."""
+    data = tmp_path_factory.mktemp("e2e") / "data"
+    admin_password = secrets.token_urlsafe(18)
+    initialise(Settings(data_dir=data), admin_username="admin", admin_password=admin_password)
+    port = _free_port()
+    env = {**os.environ, "CUSTODIA_DATA_DIR": str(data)}
+    env.pop("CUSTODIA_DATABASE_URL", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    api = httpx.Client(base_url=url, timeout=30)
+    try:
+        for _ in range(200):
+            try:
+                if api.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        token = api.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": admin_password}
+        ).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        api.post("/api/v1/cases", json={"code": "CASE-E2E", "title": "전거리 교화소"})
+        passwords = {"admin": admin_password}
+        for name, role in (
+            ("kim.officer", "officer"),
+            ("park.investigator", "investigator"),
+            ("lee.auditor", "auditor"),
+        ):
+            passwords[name] = secrets.token_urlsafe(18)
+            created = api.post(
+                "/api/v1/users",
+                json={
+                    "username": name,
+                    "display_name": name,
+                    "role": role,
+                    "password": passwords[name],
+                },
+            )
+            assert created.status_code == 201, created.text
+            if role in ("officer", "investigator"):
+                api.post("/api/v1/cases/CASE-E2E/members", json={"username": name})
+        yield Server(url, api, passwords)
+    finally:
+        api.close()
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _shot(page: object, name: str) -> None:
+    target = os.environ.get("CUSTODIA_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def _sign_in(browser: object, server: Server, username: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=server.url, locale="ko-KR")  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto("/web/signin")
+    page.get_by_label("사용자 이름").fill(username)
+    page.get_by_label("비밀번호").fill(server.passwords[username])
+    page.get_by_role("button", name="로그인").click()
+    page.wait_for_url("**/web/")
+    return page
+
+
+def _code_incident(page, query: str, code: str, date: str, place: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_role("link", name="사건 코딩").click()
+    page.get_by_label("분류 체계 검색 (한국어 또는 영어)").fill(query)
+    page.get_by_role("button", name="분류 검색").click()
+    page.locator(f"input[name=categories][value='{code}']").check()
+    page.get_by_label("날짜 (YYYY, YYYY-MM 또는 YYYY-MM-DD)").fill(date)
+    page.get_by_label("날짜 정밀도").select_option("month")
+    page.get_by_label("장소", exact=True).fill(place)
+    page.get_by_label("증인의 관여 유형").select_option("victim")
+    page.get_by_role("button", name="사건 저장").click()
+
+
+def test_officer_investigator_auditor_in_the_browser(
+    browser: object, server: Server, tmp_path: Path
+) -> None:
+    page = _sign_in(browser, server, "kim.officer")
+    _shot(page, "01-officer-home")
+    page.get_by_role("link", name="새 면담").first.click()
+    page.get_by_label("면담 일자").fill("2024-05-02")
+    page.get_by_label("면담 장소").fill("서울")
+    page.get_by_label("면담자").fill("kim.officer")
+    page.get_by_label("원어 진술").fill(NARRATIVE)
+    page.get_by_label("영어 번역 (선택)").fill("In winter 2017 I did forced labour in Jongori.")
+    page.get_by_label("가명 코드").fill("W-E2E-1")
+    page.get_by_label("법적 성명 (신원 보관소에 암호화)").fill("김영희")
+    page.get_by_label("내부 분석").check()
+    page.get_by_label("유엔 메커니즘").check()
+    page.get_by_label("동의 일자").fill("2024-05-02")
+    _shot(page, "02-officer-new-interview")
+    page.get_by_role("button", name="면담 저장").click()
+    page.wait_for_url("**/web/testimonies/*")
+    testimony_url = page.url
+    _code_incident(page, "교화소", "detention.kyohwaso", "2017-12", "전거리")
+    assert page.url == testimony_url
+    _code_incident(page, "고문", "torture.interrogation", "2016-05", "회령")
+    attachment = tmp_path / "map.txt"
+    attachment.write_text("손으로 그린 교화소 지도 설명", encoding="utf-8")
+    page.get_by_label("첨부 파일 추가").set_input_files(str(attachment))
+    page.get_by_role("button", name="업로드").click()
+    page.wait_for_url(testimony_url)
+    assert page.get_by_role("link", name="map.txt").is_visible()
+    assert page.locator("tbody tr").filter(has_text="교화소").count() >= 1
+    _shot(page, "03-officer-testimony")
+
+    # CSRF: a form posted with the session cookie but without the token is refused.
+    forged = page.context.request.post(f"{server.url}/web/signout", form={"csrf_token": "forged"})
+    assert forged.status == 403
+    page.context.close()
+
+    page = _sign_in(browser, server, "park.investigator")
+    page.get_by_role("link", name="검색").first.click()
+    page.get_by_label('단어 또는 "구문" (AND, OR, NOT)').fill(f'"{PHRASE}"')
+    page.get_by_role("button", name="검색", exact=True).click()
+    assert "검색 결과 1건" in page.get_by_role("status").inner_text()
+    assert page.locator("mark").count() >= 1
+    _shot(page, "04-investigator-search")
+    page.get_by_label('단어 또는 "구문" (AND, OR, NOT)').fill("")
+    page.locator("input[name=category][value='torture.interrogation']").check()
+    page.get_by_role("button", name="필터 적용").first.click()
+    assert "검색 결과 1건" in page.get_by_role("status").inner_text()
+    page.get_by_role("link", name="W-E2E-1").click()
+    assert "김영희" not in page.content()
+    page.get_by_role("link", name="신원 공개…").click()
+    assert page.get_by_label("신원 공개 사유").is_visible()
+    page.get_by_label("신원 공개 사유").fill("교화소 수감자 명단과 대조하기 위해")
+    page.get_by_role("button", name="신원 공개").click()
+    assert "김영희" in page.content()
+    _shot(page, "05-investigator-reveal")
+    page.goto("/web/statistics")
+    assert page.locator("svg.chart").count() == 2
+    _shot(page, "06-investigator-statistics")
+    # Role check: an investigator cannot open the administrator's pages.
+    assert page.goto("/web/admin/users").status == 403  # type: ignore[union-attr]
+    page.context.close()
+
+    page = _sign_in(browser, server, "lee.auditor")
+    page.get_by_role("link", name="관리 연속성 기록").first.click()
+    page.get_by_label("동작").fill("identity.reveal")
+    page.get_by_role("button", name="필터").click()
+    assert page.locator("tbody tr").filter(has_text="park.investigator").count() == 1
+    _shot(page, "07-auditor-timeline")
+    page.goto("/web/custody/verify")
+    page.get_by_role("button", name="지금 검증").click()
+    assert "검증 통과" in page.locator("#verify-result").inner_text()
+    _shot(page, "08-auditor-verify")
+    assert page.goto(testimony_url).status == 403  # type: ignore[union-attr]
+    page.context.close()
+
+    page = _sign_in(browser, server, "admin")
+    page.goto("/web/admin/cases")
+    _shot(page, "09-admin-cases")
+    page.get_by_label("언어").select_option("en")
+    page.get_by_role("button", name="변경").click()
+    assert page.get_by_role("heading", name="Cases").is_visible()
+    page.context.close()

@@ -6,7 +6,7 @@ DATA_DIR ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint unit install dev clean-venv
+.PHONY: serve test lint unit install dev clean-venv locales screenshots
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ lint: $(VENV)/.dev-installed
 ## The whole suite on SQLite and PostgreSQL (127.0.0.1:5432), after the static checks.
 test: lint
 	$(BIN)/python -m pytest
+
+## Web interface catalogues: re-extract the messages, update ko/en, compile the .mo files.
+locales: $(VENV)/.dev-installed
+	$(BIN)/pybabel extract -F service/web/babel.cfg -k _ -k gettext -k N_ --no-location \
+		--sort-output --project=Custodia -o service/web/locales/messages.pot .
+	$(BIN)/pybabel update -i service/web/locales/messages.pot -d service/web/locales --no-fuzzy-matching
+	$(BIN)/pybabel compile -d service/web/locales
+
+## Screenshots of the main web pages (docs/screenshots), taken by the browser test.
+screenshots: $(VENV)/.dev-installed
+	CUSTODIA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/web/test_browser_e2e.py -q
 
 clean-venv:
 	rm -rf $(VENV)

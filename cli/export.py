@@ -42,10 +42,17 @@ def profile_add(
     include_identity: Annotated[
         bool, typer.Option(help="Send witness identity (judicial proceedings only).")
     ] = False,
+    age_recipient: Annotated[
+        str | None, typer.Option(help="Encrypt bags to this age public key (age1...).")
+    ] = None,
 ) -> None:
     """Define a recipient and what it may receive."""
     body = RecipientProfileCreate(
-        name=name, kind=kind, fields=field or None, include_identity=include_identity
+        name=name,
+        kind=kind,
+        fields=field or None,
+        include_identity=include_identity,
+        age_recipient=age_recipient,
     )
     _echo(run_as_user(lambda s: ExportService(s).create_profile(body)))
 
@@ -137,6 +144,9 @@ def bundle_verify(
         str | None,
         typer.Option(help="Trusted signer key: PEM file, or verifier key (name+id+base64|@FILE)."),
     ] = None,
+    identity: Annotated[
+        Path | None, typer.Option(help="age identity file, for a bag encrypted to you (.age).")
+    ] = None,
 ) -> None:
     """Check a bag with no database and no network; names the first failure."""
     try:
@@ -145,7 +155,7 @@ def bundle_verify(
         raise fail(f"cannot use --key: {error}", 2) from None
     try:
         with (
-            opened_bag(path) as root,
+            opened_bag(path, identity) as root,
             Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -164,8 +174,8 @@ def bundle_verify(
             report = verify_bag(root, trusted, step)
     except BagVerificationError as error:
         raise fail(f"VERIFICATION FAILED: {error}") from None
-    except OSError as error:
-        raise fail(f"cannot read {path}: {error.strerror}", 2) from None
+    except (OSError, ValueError) as error:
+        raise fail(f"cannot read {path}: {error}", 2) from None
     for warning in report.warnings:
         errors.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     console.print(

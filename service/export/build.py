@@ -12,10 +12,11 @@ close the bag. The tar stream goes straight through envelope encryption into
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import and_, or_, select
 
@@ -51,11 +52,13 @@ SCHEMA_ID = "https://custodia.example/schemas/export-testimony.schema.json"
 
 
 class _IterReader:
-    """``read(size)`` over an iterator of byte chunks, for ``encrypt_stream``."""
+    """``read(size)`` over an iterator of byte chunks, for ``encrypt_stream`` and age."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._buffer = bytearray()
+        self.sha256 = hashlib.sha256()
+        self.size = 0
 
     def read(self, size: int = -1, /) -> bytes:
         while size < 0 or len(self._buffer) < size:
@@ -67,7 +70,26 @@ class _IterReader:
             size = len(self._buffer)
         data = bytes(self._buffer[:size])
         del self._buffer[:size]
+        self.sha256.update(data)
+        self.size += len(data)
         return data
+
+
+class _HashingWriter:
+    """Passes writes to ``sink`` and hashes them: what a download will deliver."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._sink.write(data)
+
+    def flush(self) -> None:
+        self._sink.flush()
 
 
 def _extension(media_type: str) -> str:
@@ -310,24 +332,43 @@ def build_bag(
         yield from packager.writer.finish(packager.bag_info(), signing_key)
 
     runtime = scope.runtime
-    key = runtime.envelope.new_wrapped_key(KeyPurpose.CONTENT, bag_key_context(export.id))
     store = bag_store(scope)
     scope.on_rollback(lambda: store.delete(export.id))
-    with store.writer(export.id) as sink:
-        result = encrypt_stream(
-            key.data_key, _IterReader(produce()), sink, aad=bag_key_context(export.id)
-        )
+    source = _IterReader(produce())
+    kek_version: int | None = None
+    wrapped: bytes | None = None
+    if profile.age_recipient:
+        # Encrypted to the recipient alone: the server cannot read its own copy, and the
+        # download is the age file itself.
+        import pyrage
+
+        recipient = pyrage.x25519.Recipient.from_str(profile.age_recipient)
+        with store.writer(export.id) as sink:
+            delivered = _HashingWriter(sink)
+            pyrage.encrypt_io(source, delivered, [recipient])
+        bag_size, bag_sha256 = delivered.size, delivered.sha256.hexdigest()
+    else:
+        key = runtime.envelope.new_wrapped_key(KeyPurpose.CONTENT, bag_key_context(export.id))
+        with store.writer(export.id) as sink:
+            encrypt_stream(key.data_key, source, sink, aad=bag_key_context(export.id))
+        kek_version, wrapped = key.kek_version, key.wrapped
+        bag_size, bag_sha256 = source.size, source.sha256.hexdigest()
     now = scope.now()
     export.status = ExportStatus.BUILT.value
     export.built_by = scope.principal.user_id if scope.principal else None
     export.built_at = now
     export.built_json = json.dumps(
-        {"included": kept, "excluded": [e.model_dump() for e in dropped], "age": False}
+        {
+            "included": kept,
+            "excluded": [e.model_dump() for e in dropped],
+            "age": bool(profile.age_recipient),
+            "tar_sha256": source.sha256.hexdigest(),
+        }
     )
-    export.bag_kek_version = key.kek_version
-    export.bag_wrapped_key = key.wrapped
-    export.bag_size = result.plaintext_size
-    export.bag_sha256 = result.plaintext_sha256
+    export.bag_kek_version = kek_version
+    export.bag_wrapped_key = wrapped
+    export.bag_size = bag_size
+    export.bag_sha256 = bag_sha256
     export.expires_at = expiry(now, runtime.settings.export_ttl_hours)
     session.flush()
     tagmanifest = packager.writer.tags["tagmanifest-sha256.txt"].sha256
@@ -336,13 +377,15 @@ def build_bag(
         actor=scope.principal,
         object_type="export",
         object_id=export.id,
-        object_sha256=result.plaintext_sha256,
+        object_sha256=bag_sha256,
         details={
             "included": kept,
             "excluded_at_build": [e.model_dump() for e in dropped],
             "checkpoint_size": packager.checkpoint_size,
             "tagmanifest_sha256": tagmanifest,
-            "bag_size": result.plaintext_size,
+            "bag_size": bag_size,
+            "tar_sha256": source.sha256.hexdigest(),
+            "encrypted_to_recipient": bool(profile.age_recipient),
             "signature_sha256": packager.writer.tags[SIGNATURE_FILE].sha256,
         },
     )

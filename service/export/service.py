@@ -405,7 +405,7 @@ class ExportService:
             raise NotFoundError(f"No export with id '{export_id}'.")
         if export.status != ExportStatus.BUILT.value:
             raise ConflictError(f"The export is {export.status}; there is no bag to download.")
-        assert export.expires_at is not None and export.bag_wrapped_key is not None
+        assert export.expires_at is not None
         if export.expires_at <= self._scope.now():
             store = bag_store(self._scope)
             moment = self._scope.now()
@@ -426,15 +426,8 @@ class ExportService:
                     on_record=purge,
                 ),
             )
-        try:
-            data_key = self._scope.runtime.envelope.unwrap(
-                KeyPurpose.CONTENT,
-                export.bag_kek_version or 0,
-                export.bag_wrapped_key,
-                bag_key_context(export.id),
-            )
-        except CryptoError as error:
-            raise IntegrityCheckError(str(error)) from None
+        age = bool(json.loads(export.built_json or "{}").get("age"))
+        data_key = None if age else self._bag_key(export)
         self._scope.custody.append(
             Action.EXPORT_DOWNLOAD,
             actor=principal,
@@ -448,14 +441,31 @@ class ExportService:
 
         def chunks() -> Iterator[bytes]:
             with store.reader(export_id) as handle:
-                yield from iter_decrypt(data_key, handle, aad)
+                if data_key is None:
+                    while block := handle.read(1 << 16):
+                        yield block
+                else:
+                    yield from iter_decrypt(data_key, handle, aad)
 
         return ExportDownload(
-            filename=f"custodia-export-{export.id}.tar",
+            filename=f"custodia-export-{export.id}.tar" + (".age" if age else ""),
             size=export.bag_size or 0,
             sha256=export.bag_sha256 or "",
             chunks=chunks(),
         )
+
+    def _bag_key(self, export: ExportRequest) -> bytes:
+        if export.bag_wrapped_key is None or export.bag_kek_version is None:
+            raise IntegrityCheckError(f"The bag key of export {export.id} is missing.")
+        try:
+            return self._scope.runtime.envelope.unwrap(
+                KeyPurpose.CONTENT,
+                export.bag_kek_version,
+                export.bag_wrapped_key,
+                bag_key_context(export.id),
+            )
+        except CryptoError as error:
+            raise IntegrityCheckError(str(error)) from None
 
     def purge_expired(self) -> list[str]:
         """Deletes every expired bag (after commit) and records each deletion."""

@@ -361,17 +361,39 @@ def _safe_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield member
 
 
+def _decrypt_age(path: Path, identity_file: Path, into: Path) -> Path:
+    """Decrypt an age-encrypted bag with the recipient's identity (``AGE-SECRET-KEY-1...``)."""
+    import pyrage  # only recipients of encrypted bags need it
+
+    lines = identity_file.read_text(encoding="utf-8").splitlines()
+    keys = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-")]
+    if not keys:
+        raise ValueError(f"{identity_file} holds no age identity (AGE-SECRET-KEY-1...)")
+    identities = [pyrage.x25519.Identity.from_str(k) for k in keys]
+    target = into / "bag.tar"
+    with path.open("rb") as source, target.open("wb") as sink:
+        try:
+            pyrage.decrypt_io(source, sink, identities)
+        except pyrage.DecryptError:
+            raise BagVerificationError(path.name, "cannot be decrypted with this identity") from None
+    return target
+
+
 @contextmanager
-def opened_bag(path: Path) -> Iterator[Path]:
-    """The bag directory: ``path`` itself, or a tar extracted to a private temporary one."""
+def opened_bag(path: Path, identity: Path | None = None) -> Iterator[Path]:
+    """The bag directory: ``path`` itself, or a tar (decrypted first with an age
+    ``identity`` if given) extracted to a private temporary directory."""
     if path.is_dir():
         yield path
         return
-    if not tarfile.is_tarfile(path):
-        raise BagVerificationError(path.name, "is neither a bag directory nor a tar archive")
-    with tempfile.TemporaryDirectory(prefix="custodia-bag-") as scratch, tarfile.open(path) as tar:
-        tar.extractall(scratch, members=list(_safe_members(tar)), filter="data")
-        tops = [p for p in Path(scratch).iterdir()]
+    with tempfile.TemporaryDirectory(prefix="custodia-bag-") as scratch:
+        if identity is not None:
+            path = _decrypt_age(path, identity, Path(scratch))
+        if not tarfile.is_tarfile(path):
+            raise BagVerificationError(path.name, "is neither a bag directory nor a tar archive")
+        with tarfile.open(path) as tar:
+            tar.extractall(scratch + "/bag", members=list(_safe_members(tar)), filter="data")
+        tops = list(Path(scratch, "bag").iterdir())
         if len(tops) != 1 or not tops[0].is_dir():
             raise BagVerificationError(path.name, "must hold exactly one top-level bag directory")
         yield tops[0]

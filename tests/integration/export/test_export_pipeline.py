@@ -354,3 +354,53 @@ def test_load_public_key_accepts_the_logs_verifier_key(tmp_path: Path) -> None:
     loaded = load_public_key(f"@{tmp_path / 'log.vkey'}")
 
     assert loaded.public_bytes_raw() == key.public_bytes_raw()
+
+
+def test_a_bag_for_a_recipient_key_is_encrypted_to_it_and_verifies_after_decryption(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    identity_file = tmp_path / "recipient.key"
+    identity_file.write_text(str(identity) + "\n")
+    world = export_world(deployment)
+    testimony = world.testimony(["un_mechanisms"], attachment=True)
+    profile = world.profile(RecipientKind.UN_MECHANISMS, age_recipient=str(identity.to_public()))
+    built = world.approved_and_built(profile, [testimony])
+    response = deployment.client.get(
+        f"{API}/exports/{built['id']}/bag", headers=world.requester.headers
+    )
+    bag = tmp_path / "bag.tar.age"
+    bag.write_bytes(response.content)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "bundle", "verify", str(bag), "--identity", str(identity_file)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+
+    assert built["encrypted_to_recipient"] is True
+    assert response.content.startswith(b"age-encryption.org/v1\n")
+    assert response.headers["content-disposition"].endswith('.tar.age"')
+    assert b"beaten" not in response.content
+    assert result.returncode == 0, result.stderr
+    assert "OK: bag of export" in result.stdout
+
+
+def test_no_bag_content_reaches_the_servers_disk_in_plaintext(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    world = export_world(deployment)
+    testimony = world.testimony(["judicial_proceedings"], attachment=True)
+    world.approved_and_built(
+        world.profile(RecipientKind.JUDICIAL_PROCEEDINGS, include_identity=True), [testimony]
+    )
+
+    found = [
+        p.relative_to(deployment.settings.resolved_data_dir).as_posix()
+        for p in deployment.settings.resolved_data_dir.rglob("*")
+        if p.is_file()
+        and any(w in p.read_bytes() for w in (b"Canarywitnessname", b"Zqxjvbn", b"beaten every day"))
+    ]
+
+    assert found == []

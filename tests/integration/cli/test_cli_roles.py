@@ -28,6 +28,7 @@ from service.runtime import Scope
 from tests.factories import Deployment, interview_record, unique
 
 OK = "ok"
+EXPORT_PROFILE = "cli-un-mechanism"
 DENIED = "denied by role"
 HIDDEN = "not found (another case)"
 
@@ -114,6 +115,21 @@ VERBS = [
           OK, HIDDEN, OK, HIDDEN, DENIED, DENIED, hidden="No testimony with id"),
     _verb("import", _import_file, "testimony.create",
           OK, HIDDEN, DENIED, DENIED, DENIED, DENIED, hidden="No case with code"),
+    _verb("export profile add",
+          lambda w: ["export", "profile", "add", unique("cli-recipient-"), "--kind", "un_mechanisms"],
+          "export.profile_create",
+          DENIED, DENIED, DENIED, DENIED, DENIED, OK),
+    _verb("export profile list", lambda w: ["export", "profile", "list"], None,
+          DENIED, DENIED, OK, OK, DENIED, OK),
+    _verb("export request",
+          lambda w: ["export", "request", "--profile", EXPORT_PROFILE, "--testimony",
+                     w.testimony_id, "--purpose", "Submission to the UN mechanism."],
+          "export.request",
+          DENIED, DENIED, OK, HIDDEN, DENIED, DENIED, hidden="No testimony with id"),
+    _verb("export list", lambda w: ["export", "list"], None,
+          DENIED, DENIED, OK, OK, DENIED, DENIED),
+    _verb("export purge-expired", lambda w: ["export", "purge-expired"], None,
+          DENIED, DENIED, DENIED, DENIED, DENIED, OK),
 ]
 # fmt: on
 
@@ -175,6 +191,12 @@ def build_world(deployment: Deployment, tmp: Path) -> tuple[World, list[Actor]]:
         tmp=tmp,
         tables=_record_tables(deployment),
     )
+    profile = deployment.client.post(
+        "/api/v1/exports/profiles",
+        json={"name": EXPORT_PROFILE, "kind": "un_mechanisms"},
+        headers=deployment.admin.headers,
+    )
+    assert profile.status_code == 201, profile.text
     plan = {
         OFFICER_IN: (Role.OFFICER, (case,)),
         OFFICER_OUT: (Role.OFFICER, (other_case,)),

@@ -8,7 +8,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse
 
-from service.web import pages_admin, pages_auth, pages_custody, pages_records, pages_search
+from service.web import (
+    pages_admin,
+    pages_auth,
+    pages_custody,
+    pages_exports,
+    pages_records,
+    pages_search,
+)
 from service.web.security import PREFIX
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -17,7 +24,14 @@ STATIC_DIR = Path(__file__).parent / "static"
 def install_web(app: FastAPI) -> None:
     """Adds the pages; every one of them calls the same domain services as the API."""
     web = APIRouter(prefix=PREFIX, include_in_schema=False)
-    for module in (pages_auth, pages_records, pages_search, pages_custody, pages_admin):
+    for module in (
+        pages_auth,
+        pages_records,
+        pages_search,
+        pages_custody,
+        pages_exports,
+        pages_admin,
+    ):
         web.include_router(module.router)
     app.include_router(web)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="web-static")

@@ -375,8 +375,20 @@ def test_a_bag_for_a_recipient_key_is_encrypted_to_it_and_verifies_after_decrypt
     bag.write_bytes(response.content)
 
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "bundle", "verify", str(bag), "--identity", str(identity_file)],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "bundle",
+            "verify",
+            str(bag),
+            "--identity",
+            str(identity_file),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
     assert built["encrypted_to_recipient"] is True
@@ -400,7 +412,31 @@ def test_no_bag_content_reaches_the_servers_disk_in_plaintext(
         p.relative_to(deployment.settings.resolved_data_dir).as_posix()
         for p in deployment.settings.resolved_data_dir.rglob("*")
         if p.is_file()
-        and any(w in p.read_bytes() for w in (b"Canarywitnessname", b"Zqxjvbn", b"beaten every day"))
+        and any(
+            w in p.read_bytes() for w in (b"Canarywitnessname", b"Zqxjvbn", b"beaten every day")
+        )
     ]
 
     assert found == []
+
+
+def test_an_export_can_select_by_case_and_by_search_query(deployment: Deployment) -> None:
+    world = export_world(deployment)
+    first = world.testimony(["un_mechanisms"])
+    second = world.testimony(["un_mechanisms"])
+    profile = world.profile(RecipientKind.UN_MECHANISMS)
+    body = {"profile": profile, "purpose": "Submission to the UN accountability project."}
+
+    by_case = deployment.client.post(
+        f"{API}/exports", json={**body, "cases": [world.case]}, headers=world.requester.headers
+    )
+    by_query = deployment.client.post(
+        f"{API}/exports", json={**body, "query": "beaten"}, headers=world.requester.headers
+    )
+    unknown_case = deployment.client.post(
+        f"{API}/exports", json={**body, "cases": ["NO-SUCH-CASE"]}, headers=world.requester.headers
+    )
+
+    assert sorted(by_case.json()["included"]) == sorted([first, second])
+    assert sorted(by_query.json()["included"]) == sorted([first, second])
+    assert unknown_case.status_code == 404

@@ -149,3 +149,35 @@ def test_language_switch_does_not_redirect_off_site(browser: Browser) -> None:
         "/web/language", {"language": "ko", "next": "//evil.example/x"}, token_from="/web/signin"
     )
     assert response.headers["location"] == "/web/"
+
+
+def test_idle_and_absolute_timeouts_end_the_web_session(
+    browser: Browser, web_deployment: Deployment
+) -> None:
+    from datetime import timedelta
+
+    from service.db.base import utcnow
+
+    settings = web_deployment.settings
+    start = utcnow()
+    web_deployment.runtime.clock = lambda: start
+    browser.sign_in(web_deployment.user(Role.OFFICER))
+    # Active every 50 minutes: never idle, but the absolute lifetime still ends it.
+    step = timedelta(minutes=settings.token_idle_minutes - 10)
+    moment = start
+    while moment + step < start + timedelta(minutes=settings.token_ttl_minutes):
+        moment += step
+        web_deployment.runtime.clock = lambda m=moment: m  # type: ignore[misc]
+        assert browser.get("/web/cases").status_code == 200
+    web_deployment.runtime.clock = lambda: (
+        start + timedelta(minutes=settings.token_ttl_minutes, seconds=1)
+    )
+    assert browser.get("/web/cases").status_code == 303
+
+    other = Browser(web_deployment)
+    web_deployment.runtime.clock = lambda: start
+    other.sign_in(web_deployment.user(Role.OFFICER))
+    web_deployment.runtime.clock = lambda: (
+        start + timedelta(minutes=settings.token_idle_minutes, seconds=1)
+    )
+    assert other.get("/web/cases").status_code == 303

@@ -64,6 +64,8 @@ class Scene:
     outsider: Account
     auditor: Account
     canaries: list[str] = field(default_factory=list)
+    approver: Account | None = None
+    """A second investigator of the case, who approves exports."""
 
     @property
     def client(self) -> TestClient:
@@ -160,6 +162,7 @@ def build_scene(deployment: Deployment) -> Scene:
         investigator=deployment.user(Role.INVESTIGATOR, cases=(case,)),
         outsider=deployment.user(Role.OFFICER, cases=(other,)),
         auditor=deployment.user(Role.AUDITOR),
+        approver=deployment.user(Role.INVESTIGATOR, cases=(case,)),
     )
 
 
@@ -532,6 +535,109 @@ def _investigator_name(scene: Scene) -> str | None:
     return scene.investigator.username
 
 
+def _profile(scene: Scene) -> str:
+    name = unique("recipient-")
+    expect(
+        scene.client.post(
+            f"{API}/exports/profiles",
+            json={"name": name, "kind": "un_mechanisms"},
+            headers=scene.admin.headers,
+        ),
+        201,
+    )
+    return name
+
+
+def _profile_create(scene: Scene, _: Any) -> Expected:
+    body = expect(
+        scene.client.post(
+            f"{API}/exports/profiles",
+            json={"name": unique("recipient-"), "kind": "un_mechanisms"},
+            headers=scene.admin.headers,
+        ),
+        201,
+    )
+    return Expected(str(body["id"]), {"kind": "un_mechanisms", "include_identity": False})
+
+
+def _export_body(profile: str, testimony_id: str) -> dict[str, Any]:
+    return {
+        "profile": profile,
+        "purpose": "Submission to the UN accountability mechanism.",
+        "testimony_ids": [testimony_id],
+    }
+
+
+def _export_request(scene: Scene, prepared: tuple[str, dict[str, Any]]) -> Expected:
+    profile, testimony = prepared
+    body = expect(
+        scene.client.post(
+            f"{API}/exports",
+            json=_export_body(profile, testimony["id"]),
+            headers=scene.investigator.headers,
+        ),
+        201,
+    )
+    return Expected(body["id"], {"profile": profile, "included": [testimony["id"]]})
+
+
+def _pending_export(scene: Scene) -> tuple[str, str]:
+    testimony = scene.testimony()
+    body = expect(
+        scene.client.post(
+            f"{API}/exports",
+            json=_export_body(_profile(scene), testimony["id"]),
+            headers=scene.investigator.headers,
+        ),
+        201,
+    )
+    return body["id"], testimony["id"]
+
+
+def _approved_export(scene: Scene) -> tuple[str, str]:
+    export_id, testimony_id = _pending_export(scene)
+    assert scene.approver is not None
+    url = f"{API}/exports/{export_id}:approve"
+    expect(scene.client.post(url, json={}, headers=scene.approver.headers), 200)
+    return export_id, testimony_id
+
+
+def _built_export(scene: Scene) -> tuple[str, str]:
+    export_id, testimony_id = _approved_export(scene)
+    url = f"{API}/exports/{export_id}:build"
+    expect(scene.client.post(url, headers=scene.investigator.headers), 200)
+    return export_id, testimony_id
+
+
+def _export_decide(verdict: str) -> Callable[[Scene, tuple[str, str]], Expected]:
+    def trigger(scene: Scene, prepared: tuple[str, str]) -> Expected:
+        assert scene.approver is not None
+        url = f"{API}/exports/{prepared[0]}:{verdict}"
+        expect(scene.client.post(url, json={}, headers=scene.approver.headers), 200)
+        return Expected(prepared[0], {"requested_by": scene.investigator.username})
+
+    return trigger
+
+
+def _export_build(scene: Scene, prepared: tuple[str, str]) -> Expected:
+    url = f"{API}/exports/{prepared[0]}:build"
+    body = expect(scene.client.post(url, headers=scene.investigator.headers), 200)
+    return Expected(prepared[0], {"included": [prepared[1]]}, sha256=body["bag_sha256"])
+
+
+def _export_package(scene: Scene, prepared: tuple[str, str]) -> Expected:
+    url = f"{API}/exports/{prepared[0]}:build"
+    expect(scene.client.post(url, headers=scene.investigator.headers), 200)
+    return Expected(prepared[1], {"export_id": prepared[0]})
+
+
+def _export_download(scene: Scene, prepared: tuple[str, str]) -> Expected:
+    url = f"{API}/exports/{prepared[0]}/bag"
+    response = scene.client.get(url, headers=scene.investigator.headers)
+    assert response.status_code == 200, response.text
+    return Expected(prepared[0], sha256=response.headers["x-content-sha256"])
+
+
 # fmt: off
 ROWS = [
     Row("sign-in", "auth.login", _login, ("auth.login",),
@@ -600,10 +706,29 @@ ROWS = [
         ("custody.checkpoint_request",), "auditor", "custody", False),
     Row("custody verify", "custody.verify", _custody_verify, ("custody.verify",),
         "auditor", "custody", False),
+    Row("recipient profile create", "export.profile_create", _profile_create,
+        ("export.profile_create",), "admin", "recipient_profile", False),
+    Row("export request", "export.request", _export_request, ("export.request",),
+        "investigator", "export", False,
+        prepare=lambda s: (_profile(s), s.testimony())),
+    Row("export approve", "export.approve", _export_decide("approve"), ("export.approve",),
+        "approver", "export", False, prepare=_pending_export),
+    Row("export reject", "export.reject", _export_decide("reject"), ("export.reject",),
+        "approver", "export", False, prepare=_pending_export),
+    Row("export build", "export.build", _export_build,
+        ("testimony.read", "export.package", "export.build"),
+        "investigator", "export", True, prepare=_approved_export),
+    Row("export package (payload hashes)", "export.package", _export_package,
+        ("testimony.read", "export.package", "export.build"),
+        "investigator", "testimony", True, prepare=_approved_export),
+    Row("export download", "export.download", _export_download, ("export.download",),
+        "investigator", "export", True, prepare=_built_export),
 ]
 # fmt: on
 
 NOT_IN_THIS_TABLE = {
+    "export.purge": "'custodia export purge-expired', or a download after expiry: both in "
+    "tests/integration/export/test_export_pipeline.py",
     "key.init": "written by 'custodia init' when it creates the keyring",
     "import.line_rejected": "the JSONL import is a CLI command (see the gap-free test below)",
     "search.reindex": "'custodia reindex' is a CLI command",

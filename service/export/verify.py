@@ -375,7 +375,9 @@ def _decrypt_age(path: Path, identity_file: Path, into: Path) -> Path:
         try:
             pyrage.decrypt_io(source, sink, identities)
         except pyrage.DecryptError:
-            raise BagVerificationError(path.name, "cannot be decrypted with this identity") from None
+            raise BagVerificationError(
+                path.name, "cannot be decrypted with this identity"
+            ) from None
     return target
 
 

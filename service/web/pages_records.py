@@ -4,6 +4,7 @@ domain service that records it."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -254,6 +255,8 @@ def reveal_identity(
     web: SignedInFormDep, pseudonym: str, reason: Long = "", testimony_id: Short = ""
 ) -> Response:
     """Identity is shown only after a stated reason, which goes on the custody record."""
+    if not re.fullmatch(r"[0-9a-f-]{36}", testimony_id):
+        testimony_id = ""  # only ever used for the link back to the testimony
     if len(reason.strip()) < 10:
         return web.page(
             "reveal.html",
@@ -270,7 +273,11 @@ def reveal_identity(
 
 
 @router.get("/witnesses/{pseudonym}/reveal")
-def reveal_form(web: SignedInDep, pseudonym: str, testimony_id: str = "") -> Response:
+def reveal_form(
+    web: SignedInDep,
+    pseudonym: str,
+    testimony_id: Annotated[str, Query(pattern=r"^[0-9a-f-]{36}$")] = "",
+) -> Response:
     return web.page(
         "reveal.html", pseudonym=pseudonym, identity=None, testimony_id=testimony_id, error=None
     )

@@ -29,6 +29,7 @@ from cli.common import (
 from cli.custody import custody_app
 from cli.export import bundle_app, export_app
 from cli.search import reindex, search_app, stats
+from cli.shred import analyst_export, shred_app
 from service.access.keys import KeyService
 from service.access.schemas import CaseCreate, UserCreate
 from service.access.service import CaseService, UserService
@@ -68,6 +69,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(bundle_app, name="bundle")
 app.command("reindex")(reindex)
 app.command("stats")(stats)
+app.add_typer(shred_app, name="shred")
+app.command("analyst-export")(analyst_export)
 
 IMPORT_SCHEMA_PATH = (
     Path(__file__).resolve().parents[1] / "schemas" / "testimony-import.schema.json"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from sqlalchemy import text
 
 from service.access import api as access_api
+from service.analyst import api as analyst_api
 from service.config import Settings
 from service.custody import api as custody_api
 from service.deps import RuntimeDep, get_principal
@@ -16,6 +17,7 @@ from service.export import api as export_api
 from service.http.problems import SECURITY_HEADERS, install_problem_handlers, problem_response
 from service.runtime import Runtime
 from service.search import api as search_api
+from service.shred import api as shred_api
 from service.taxonomy import api as taxonomy_api
 from service.testimony import api as testimony_api
 from service.web.routes import install_web
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     protected.include_router(custody_api.router)
     protected.include_router(search_api.router)
     protected.include_router(export_api.router)
+    protected.include_router(shred_api.router)
+    protected.include_router(analyst_api.router)
     api.include_router(protected)
     app.include_router(api)
     # Web pages set their own Content-Security-Policy; the middleware only fills gaps.

@@ -6,6 +6,7 @@ from service.db.base import Base
 from service.export.models import ExportRequest, RecipientProfile
 from service.search.models import SearchDocument
 from service.search.outbox import SearchOutboxEntry
+from service.shred.models import ShredRequest
 from service.testimony.models import (
     Attachment,
     ConsentEvent,
@@ -35,6 +36,7 @@ __all__ = [
     "RecipientProfile",
     "SearchDocument",
     "SearchOutboxEntry",
+    "ShredRequest",
     "Testimony",
     "TestimonyVersion",
     "User",

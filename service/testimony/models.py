@@ -38,6 +38,10 @@ class Testimony(Base):
     created_at: Mapped[Timestamp]
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    shred_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    shred_request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The approved ``shred_requests`` row (requester and approver); no foreign key, as
+    that table already refers to this one."""
 
 
 class TestimonyVersion(Base):

@@ -27,6 +27,8 @@ from service.errors import (
     ShreddedError,
 )
 from service.runtime import Scope
+from service.shred.models import ShredRequest
+from service.testimony.models import Testimony
 from service.testimony.schemas import IdentityIn, IdentityRead
 from service.testimony.sealing import content_digest, new_salt, open_document, seal_document
 from service.witness.models import IdentityRecord, Witness
@@ -123,6 +125,17 @@ class WitnessService:
             details={"version": version},
         )
 
+    def _identity_shredded(self, witness_id: str) -> bool:
+        return (
+            self._session.scalar(
+                select(ShredRequest.id)
+                .join(Testimony, Testimony.id == ShredRequest.testimony_id)
+                .where(Testimony.witness_id == witness_id, ShredRequest.identity_shredded)
+                .limit(1)
+            )
+            is not None
+        )
+
     def reveal(self, pseudonym: str, reason: str) -> IdentityRead:
         """Decrypts the latest identity for a caller entitled to the witness's case.
 
@@ -153,6 +166,8 @@ class WitnessService:
             .limit(1)
         )
         if record is None or record.wrapped_key is None:
+            if self._identity_shredded(witness.id):
+                raise ShreddedError(f"The identity of witness '{pseudonym}' was crypto-shredded.")
             raise NotFoundError(f"No identity is on file for witness '{pseudonym}'.")
         try:
             data_key = self._scope.runtime.envelope.unwrap(

@@ -96,6 +96,10 @@ class World:
     """An export requested by another investigator in ``case``, to approve, build, download."""
     pending_export_id: str = ""
     """A second pending export, to reject."""
+    shred_target: str = ""
+    """A second testimony that administrators may ask to shred."""
+    shred_request: int = 0
+    """A pending shred request (by the set-up admin) on a third testimony, to approve."""
 
     @property
     def testimony(self) -> str:
@@ -314,6 +318,20 @@ MATRIX: dict[str, Operation] = dict([
     _row("verify custody log", "POST", "/api/v1/custody/verify",
          _post(lambda w: f"{API}/custody/verify"),
          403, 403, 403, 403, 200, 403, 401, 401),
+    _row("analyst export of coded incidents", "GET", "/api/v1/analyst-exports/incidents",
+         _get(lambda w: f"{API}/analyst-exports/incidents?format=csv"),
+         403, 403, 200, 200, 403, 403, 401, 401),
+    _row("request a shred", "POST", "/api/v1/shred-requests",
+         _post(lambda w: f"{API}/shred-requests", lambda w: {
+             "testimony_id": w.shred_target,
+             "reason": "The witness withdrew consent and asked for destruction."}),
+         403, 403, 403, 403, 403, 201, 401, 401),
+    _row("list pending shred requests", "GET", "/api/v1/shred-requests",
+         _get(lambda w: f"{API}/shred-requests"),
+         403, 403, 403, 403, 403, 200, 401, 401),
+    _row("approve another admin's shred", "POST", "/api/v1/shred-requests/{request_id}:approve",
+         _post(lambda w: f"{API}/shred-requests/{w.shred_request}:approve"),
+         403, 403, 403, 403, 403, 200, 401, 401),
     _row("sign out", "POST", "/api/v1/auth/logout",
          _post(lambda w: f"{API}/auth/logout"),
          204, 204, 204, 204, 204, 204, 401, 401),
@@ -361,7 +379,25 @@ def build_world(deployment: Deployment) -> World:
     assert uploaded.status_code == 201, uploaded.text
     world.attachment_id = uploaded.json()["id"]
     _add_exports(world)
+    _add_shred_request(world, owner_caller)
     return world
+
+
+def _add_shred_request(world: World, owner: Caller) -> None:
+    """A testimony to ask to shred, and another with a pending request by the set-up admin."""
+    deployment = world.deployment
+    owner_account = deployment.accounts[owner.username or ""]
+    world.shred_target = deployment.create_testimony(owner_account, interview_record(world.case))[
+        "id"
+    ]
+    doomed = deployment.create_testimony(owner_account, interview_record(world.case))["id"]
+    requested = deployment.client.post(
+        f"{API}/shred-requests",
+        json={"testimony_id": doomed, "reason": "The witness asked for destruction."},
+        headers=deployment.admin.headers,
+    )
+    assert requested.status_code == 201, requested.text
+    world.shred_request = requested.json()["id"]
 
 
 def _add_exports(world: World) -> None:

@@ -1,7 +1,7 @@
 """Analyst exports: the coding of incidents as rows for statistics, never narrative or identity.
 
 Only testimonies in the caller's cases whose witness's consent currently covers
-``internal_analysis`` contribute rows (:func:`service.testimony.consent.testimonies_covered`):
+``internal_analysis`` contribute rows (:func:`service.testimony.consent.covered_testimony_ids`):
 statistics made inside the organisation are internal analysis; publishing them is a
 separate decision under ``public_anonymised``. Each export is one custody event recording
 its filters and how many rows it released.
@@ -24,7 +24,7 @@ from service.access.models import Case
 from service.access.policy import Permission, assigned_case_ids, require
 from service.custody.actions import Action
 from service.runtime import Scope
-from service.testimony.consent import testimonies_covered
+from service.testimony.consent import covered_testimony_ids
 from service.testimony.models import Incident, IncidentCategory, Testimony
 from service.testimony.schemas import ConsentScope
 from service.witness.models import Witness
@@ -119,7 +119,7 @@ class AnalystExportService:
         testimony_ids = sorted({incident.testimony_id for incident, _, _ in found})
         covered: set[str] = set()
         for start in range(0, len(testimony_ids), _BATCH):
-            covered |= testimonies_covered(
+            covered |= covered_testimony_ids(
                 session, testimony_ids[start : start + _BATCH], ANALYST_SCOPE
             )
         found = [row for row in found if row[0].testimony_id in covered]

@@ -1,7 +1,7 @@
 """The one answer to "does this testimony's current consent cover this use?".
 
 Exports, sharing and analyst exports call :func:`consent_covers` (or :func:`require_consent`,
-or :func:`testimonies_covered` for many at once) at the moment they use a testimony, never a
+or :func:`covered_testimony_ids` for many at once) at the moment they use a testimony, never a
 cached state, so a recorded withdrawal stops every later use under that scope at once.
 
 Rules (docs/decisions.md, "Consent withdrawal"):
@@ -27,14 +27,14 @@ from service.errors import ConsentRefusedError
 from service.testimony.models import ConsentEvent, Testimony
 from service.testimony.schemas import ConsentScope
 
-__all__ = ["consent_covers", "require_consent", "testimonies_covered"]
+__all__ = ["consent_covers", "covered_testimony_ids", "require_consent"]
 
 
 def _today() -> date:
     return utcnow().date()
 
 
-def testimonies_covered(
+def covered_testimony_ids(
     session: Session, testimony_ids: Iterable[str], scope: ConsentScope, *, on: date | None = None
 ) -> set[str]:
     """The subset of ``testimony_ids`` whose current consent covers ``scope`` on ``on``.
@@ -68,7 +68,7 @@ def consent_covers(
     session: Session, testimony_id: str, scope: ConsentScope, *, on: date | None = None
 ) -> bool:
     """True if the testimony's current consent covers ``scope`` (see the module rules)."""
-    return testimony_id in testimonies_covered(session, [testimony_id], scope, on=on)
+    return testimony_id in covered_testimony_ids(session, [testimony_id], scope, on=on)
 
 
 def require_consent(

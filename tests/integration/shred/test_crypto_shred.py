@@ -21,10 +21,10 @@ from service.crypto.interfaces import KeyPurpose
 from service.errors import ShreddedError
 from service.runtime import Scope
 from service.shred.models import ShredRequest
-from service.testimony import models
+from service.testimony import content, models
 from service.testimony import service as testimony_service
 from service.testimony.attachments import AttachmentService
-from service.testimony.content import ContentReader, testimony_key_context
+from service.testimony.content import ContentReader
 from service.witness.models import IdentityRecord
 from service.witness.service import WitnessService
 from tests.factories import Deployment
@@ -104,7 +104,7 @@ def test_a_copy_taken_before_the_shred_cannot_be_decrypted_with_the_live_keys(
                     KeyPurpose.CONTENT,
                     testimony.kek_version,
                     testimony.wrapped_key,
-                    testimony_key_context(made.id),
+                    content.testimony_key_context(made.id),
                 )
 
             with pytest.raises(DecryptionError):  # the live KEK alone opens nothing either

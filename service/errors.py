@@ -134,9 +134,29 @@ class UnsupportedMediaTypeError(DomainError):
     status = 415
 
 
+INTEGRITY_FAILURE_ACTION = "integrity.failure"
+"""The custody action of a failed integrity check (``Action.INTEGRITY_FAILURE``)."""
+
+
 class IntegrityCheckError(DomainError):
-    """Stored data failed authentication or a hash check: possible tampering."""
+    """Stored data failed authentication or a hash check: possible tampering.
+
+    Every such failure goes on the custody record (outcome ``failed``, naming the object and
+    who was reading it), so an auditor learns of tampering from the log, not from a user.
+    """
 
     slug = "integrity-failure"
     title = "Stored data failed an integrity check"
     status = 500
+
+    def __init__(self, detail: str, *, object_type: str, object_id: str | None) -> None:
+        super().__init__(
+            detail,
+            refusal=RefusalRecord(
+                action=INTEGRITY_FAILURE_ACTION,
+                object_type=object_type,
+                object_id=object_id,
+                details={"detail": detail},
+                denied=False,
+            ),
+        )

@@ -11,6 +11,7 @@ class Action(StrEnum):
     LOGOUT = "auth.logout"
     TOKEN_REJECTED = "auth.token_rejected"  # noqa: S105 - an action name
     ACCESS_DENIED = "access.denied"
+    INTEGRITY_FAILURE = "integrity.failure"
 
     USER_CREATE = "user.create"
     USER_DISABLE = "user.disable"

@@ -456,7 +456,11 @@ class ExportService:
 
     def _bag_key(self, export: ExportRequest) -> bytes:
         if export.bag_wrapped_key is None or export.bag_kek_version is None:
-            raise IntegrityCheckError(f"The bag key of export {export.id} is missing.")
+            raise IntegrityCheckError(
+                f"The bag key of export {export.id} is missing.",
+                object_type="export",
+                object_id=export.id,
+            )
         try:
             return self._scope.runtime.envelope.unwrap(
                 KeyPurpose.CONTENT,
@@ -465,7 +469,9 @@ class ExportService:
                 bag_key_context(export.id),
             )
         except CryptoError as error:
-            raise IntegrityCheckError(str(error)) from None
+            raise IntegrityCheckError(
+                str(error), object_type="export", object_id=export.id
+            ) from None
 
     def purge_expired(self) -> list[str]:
         """Deletes every expired bag (after commit) and records each deletion."""

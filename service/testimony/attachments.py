@@ -197,7 +197,9 @@ class AttachmentService:
         except ShreddedKeyError:
             raise ShreddedError(f"Attachment '{attachment.id}' was crypto-shredded.") from None
         except CryptoError as error:
-            raise IntegrityCheckError(str(error)) from None
+            raise IntegrityCheckError(
+                str(error), object_type="attachment", object_id=attachment.id
+            ) from None
         meta = open_document(
             data_key,
             attachment.meta_ciphertext,
@@ -245,13 +247,21 @@ class AttachmentService:
                     digest.update(chunk)
         except FileNotFoundError:
             raise IntegrityCheckError(
-                f"The stored file of attachment {attachment.id} is missing."
+                f"The stored file of attachment {attachment.id} is missing.",
+                object_type="attachment",
+                object_id=attachment.id,
             ) from None
         except CryptoError as error:
-            raise IntegrityCheckError(f"Attachment {attachment.id}: {error}.") from None
+            raise IntegrityCheckError(
+                f"Attachment {attachment.id}: {error}.",
+                object_type="attachment",
+                object_id=attachment.id,
+            ) from None
         if digest.hexdigest() != meta["sha256"]:
             raise IntegrityCheckError(
-                f"Attachment {attachment.id}: the stored file does not match its recorded SHA-256."
+                f"Attachment {attachment.id}: the stored file does not match its recorded SHA-256.",
+                object_type="attachment",
+                object_id=attachment.id,
             )
         self._scope.custody.append(
             Action.ATTACHMENT_READ,

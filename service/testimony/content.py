@@ -50,7 +50,9 @@ class ContentReader:
         except ShreddedKeyError:
             raise ShreddedError(f"Testimony '{testimony.id}' was crypto-shredded.") from None
         except CryptoError as error:
-            raise IntegrityCheckError(str(error)) from None
+            raise IntegrityCheckError(
+                str(error), object_type="testimony", object_id=testimony.id
+            ) from None
 
     def current_version(self, testimony: Testimony) -> TestimonyVersion:
         return self._session.scalars(

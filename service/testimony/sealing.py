@@ -39,7 +39,9 @@ def open_document(data_key: bytes, ciphertext: bytes, ctx: FieldContext) -> dict
     try:
         plaintext = open_field(data_key, ciphertext, ctx)
     except CryptoError as error:
-        raise IntegrityCheckError(str(error)) from None
+        raise IntegrityCheckError(
+            str(error), object_type=ctx.record_type, object_id=ctx.record_id
+        ) from None
     document = json.loads(plaintext)
     assert isinstance(document, dict)
     return document

@@ -182,7 +182,9 @@ class WitnessService:
                 f"The identity of witness '{pseudonym}' was crypto-shredded."
             ) from None
         except CryptoError as error:
-            raise IntegrityCheckError(str(error)) from None
+            raise IntegrityCheckError(
+                str(error), object_type="identity", object_id=witness.id
+            ) from None
         document = open_document(
             data_key,
             record.identity_ciphertext,

@@ -49,6 +49,16 @@ def assert_integrity_problem(response: httpx.Response, *, names: str) -> dict[st
     return problem
 
 
+def assert_failure_on_the_record(
+    deployment: Deployment, account: Account, *, object_type: str, object_id: str
+) -> None:
+    """The failed check is the log's newest event: who was reading, what failed, no content."""
+    event = deployment.custody_events()[-1]
+    assert (event["action"], event["outcome"]) == ("integrity.failure", "failed")
+    assert (event["actor"], event["role"]) == (account.username, account.role.value)
+    assert (event["object_type"], event["object_id"]) == (object_type, object_id)
+
+
 @pytest.fixture
 def officer(deployment: Deployment) -> tuple[str, Account]:
     case = deployment.case()
@@ -137,6 +147,9 @@ def test_data_keys_swapped_between_testimonies_are_refused(
         response = read(deployment, account, testimony["id"])
         assert_integrity_problem(response, names=testimony["id"])
         assert "증언" not in response.text
+        assert_failure_on_the_record(
+            deployment, account, object_type="testimony", object_id=testimony["id"]
+        )
 
 
 def test_an_incident_ciphertext_copied_onto_another_incident_is_refused(
@@ -171,6 +184,7 @@ def test_an_incident_ciphertext_copied_onto_another_incident_is_refused(
 
     assert_integrity_problem(response, names=target)
     assert "Beaten during interrogation" not in response.text
+    assert_failure_on_the_record(deployment, account, object_type="incident", object_id=target)
 
 
 def test_an_old_version_replayed_as_the_current_one_is_refused(
@@ -363,3 +377,6 @@ def test_a_damaged_attachment_file_is_refused_before_any_byte_is_sent(
     assert_integrity_problem(response, names=attachment_id)
     assert b"Interview notes" not in response.content
     assert "content-disposition" not in response.headers
+    assert_failure_on_the_record(
+        deployment, account, object_type="attachment", object_id=attachment_id
+    )

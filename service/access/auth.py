@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from service.access.models import AuthSession, LoginThrottle, User
@@ -130,6 +130,30 @@ class AuthService:
             access_token=token, expires_at=expires, username=user.username, role=principal.role
         )
 
+    def _failures_kept_for(self) -> timedelta:
+        """How long failed sign-ins count: a day, or the lock time if that is longer."""
+        return max(timedelta(days=1), timedelta(minutes=self._settings.login_lock_minutes))
+
+    def _forgotten(self, counter: FailureCounter, now: datetime) -> bool:
+        last = counter.last_failed_login_at
+        locked = counter.locked_until is not None and counter.locked_until > now
+        return last is not None and last < now - self._failures_kept_for() and not locked
+
+    def _prune_unknown_name_counters(self, session: Session, now: datetime) -> None:
+        """Deletes unknown-name counters whose failures are forgotten.
+
+        Every mistyped or sprayed name leaves a row; without pruning the table would grow
+        with each guess an attacker makes. Accounts forget old failures by the same rule
+        (``_forgotten``), so a name that was pruned and an account whose failures were
+        forgotten answer alike and pruning reveals no account.
+        """
+        session.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.last_failed_login_at < now - self._failures_kept_for(),
+                or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+            )
+        )
+
     def _failure_record(
         self, user: User | None, username: str, now: datetime, valid: bool
     ) -> RefusalRecord:
@@ -137,6 +161,8 @@ class AuthService:
         lock_for = timedelta(minutes=self._settings.login_lock_minutes)
 
         def count(row: FailureCounter) -> None:
+            if self._forgotten(row, now):
+                row.failed_logins = 0  # as a pruned unknown name starts again from zero
             row.failed_logins += 1
             row.last_failed_login_at = now
             if row.failed_logins >= lock_after:
@@ -146,6 +172,7 @@ class AuthService:
             name_hash = self._name_hash(username)
 
             def count_unknown(session: Session) -> None:
+                self._prune_unknown_name_counters(session, now)
                 row = session.get(LoginThrottle, name_hash)
                 if row is None:
                     row = LoginThrottle(name_hash=name_hash, failed_logins=0)

@@ -193,6 +193,49 @@ def test_an_unknown_name_is_counted_under_a_keyed_hash_never_in_plain(
         assert folded not in path.read_bytes().lower(), path
 
 
+def _quick_attempts(deployment: Deployment, username: str, tries: int) -> list[int]:
+    return [sign_in(deployment, username, "not-the-password").status_code for _ in range(tries)]
+
+
+def test_failed_sign_ins_are_forgotten_after_a_day_by_accounts_and_unknown_names_alike(
+    deployment: Deployment,
+) -> None:
+    """A pruned unknown-name counter must not answer differently from an account's."""
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.INVESTIGATOR)
+    unknown = "nobody.by.that.name"
+    slowed = deployment.settings.login_slowdown_after + 1
+    _attempts(deployment, clock, account.username, slowed)
+    _attempts(deployment, clock, unknown, slowed)
+    assert _quick_attempts(deployment, unknown, 1) == [429]
+
+    clock.advance(hours=25)
+
+    for_account = _quick_attempts(deployment, account.username, slowed)
+    for_unknown = _quick_attempts(deployment, unknown, slowed)
+    assert for_account == for_unknown
+    assert for_account[: slowed - 1] == [401] * (slowed - 1)  # counting started again
+
+
+def test_unknown_name_counters_are_pruned_once_forgotten(deployment: Deployment) -> None:
+    """Each sprayed name leaves a row; old rows go, so the table stays bounded."""
+    clock = controlled_clock(deployment)
+    for n in range(5):
+        sign_in(deployment, f"sprayed-{n}-{secrets.token_hex(4)}", "whatever")
+
+    def count(scope: Scope) -> int:
+        return len(list(scope.session.scalars(select(LoginThrottle))))
+
+    assert deployment.run(None, count) == 5
+    clock.advance(hours=12)
+    sign_in(deployment, "one-more-" + secrets.token_hex(4), "whatever")
+    assert deployment.run(None, count) == 6  # still within the day: kept
+
+    clock.advance(hours=13)
+    sign_in(deployment, "and-another-" + secrets.token_hex(4), "whatever")
+    assert deployment.run(None, count) == 2  # the first five were forgotten and deleted
+
+
 def test_an_administrator_enabling_the_account_clears_the_lock(deployment: Deployment) -> None:
     clock = controlled_clock(deployment)
     account = deployment.user(Role.INVESTIGATOR)

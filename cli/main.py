@@ -134,18 +134,44 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     init_if_needed: Annotated[bool, typer.Option(help="Run 'init' first when needed.")] = False,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="The certificate's PEM private key.")
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Behind a TLS-terminating proxy: the proxy's address(es), comma-separated. "
+            "Only then are X-Forwarded-Proto/For trusted, so cookies get the Secure flag."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (and, later, the web pages)."""
+    """Serve the HTTP API and the web pages.
+
+    Without TLS here or a trusted proxy in front, cookies cannot be marked Secure: serve
+    plain HTTP on 127.0.0.1 only.
+    """
     import uvicorn
 
     from service.app import create_app
 
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise fail("Give both --ssl-certfile and --ssl-keyfile, or neither.")
     if init_if_needed and not is_initialised(state.settings):
         init(admin="admin", password_stdin=False)
     if not is_initialised(state.settings):
         raise fail("Not initialised: run 'custodia init' first.")
     uvicorn.run(
-        create_app(state.settings), host=host, port=port, proxy_headers=False, server_header=False
+        create_app(state.settings),
+        host=host,
+        port=port,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        server_header=False,
     )
 
 

@@ -71,6 +71,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if name == "Content-Security-Policy" and request.url.path.startswith(DOCS_PATHS):
                 continue
             response.headers.setdefault(name, value)
+        if request.url.scheme == "https":
+            # Once a browser has reached Custodia over TLS it must never fall back to HTTP.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     @app.get("/healthz", tags=["health"])

@@ -20,11 +20,11 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 class Browser:
     """One browser: its own cookie jar over the deployment's app."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, base_url: str = "http://testserver") -> None:
         self.client = TestClient(
             create_app(deployment.settings, deployment.runtime),
             raise_server_exceptions=False,
-            base_url="http://testserver",
+            base_url=base_url,
         )
 
     def get(self, path: str, **kw: Any) -> Response:

@@ -37,6 +37,20 @@ def test_session_cookie_is_httponly_and_samesite_strict(
     assert "Secure" not in cookie  # plain HTTP here; over HTTPS the flag is set
 
 
+def test_over_https_the_session_cookie_is_secure_and_transport_security_is_pinned(
+    web_deployment: Deployment,
+) -> None:
+    """What a browser sees through TLS (directly, or via a proxy Custodia is told to trust)."""
+    https = Browser(web_deployment, base_url="https://testserver")
+    try:
+        response = https.sign_in(web_deployment.user(Role.OFFICER))
+        cookies = [c for c in response.headers.get_list("set-cookie") if "custodia_" in c]
+        assert cookies and all("Secure" in c for c in cookies), cookies
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+    finally:
+        https.client.close()
+
+
 def test_pages_without_a_session_send_the_browser_to_sign_in(browser: Browser) -> None:
     for path in (*CONTENT_PAGES, "/web/custody", "/web/admin/users"):
         response = browser.get(path)

@@ -246,3 +246,110 @@ def test_officer_investigator_auditor_in_the_browser(
     page.get_by_role("button", name="변경").click()
     assert page.get_by_role("heading", name="Cases").is_visible()
     page.context.close()
+
+
+def _sign_in_english(browser: object, server: Server, username: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=server.url, locale="en-GB", accept_downloads=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto("/web/signin")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(server.passwords[username])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/web/")
+    return page
+
+
+def _testimony_with_consent(server: Server, scopes: list[str]) -> str:
+    """Entered through the API as the officer, to keep this test about the export pages."""
+    from tests.factories import interview_record
+
+    officer = httpx.Client(base_url=server.url, timeout=30)
+    try:
+        login = officer.post(
+            "/api/v1/auth/login",
+            json={"username": "kim.officer", "password": server.passwords["kim.officer"]},
+        )
+        officer.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        record = interview_record("CASE-E2E")
+        record["consent"] = {"scopes": scopes, "given_on": "2024-03-14"}
+        created = officer.post("/api/v1/testimonies", json=record)
+        assert created.status_code == 201, created.text
+        testimony_id: str = created.json()["id"]
+        return testimony_id
+    finally:
+        officer.close()
+
+
+def test_an_export_is_requested_approved_by_a_second_person_and_verified_in_english(
+    browser: object, server: Server, tmp_path: Path
+) -> None:
+    profile = server.api.post(
+        "/api/v1/exports/profiles", json={"name": "coi-e2e", "kind": "un_mechanisms"}
+    )
+    assert profile.status_code == 201, profile.text
+    server.passwords["choi.investigator"] = secrets.token_urlsafe(18)
+    second = server.api.post(
+        "/api/v1/users",
+        json={
+            "username": "choi.investigator",
+            "display_name": "Choi",
+            "role": "investigator",
+            "password": server.passwords["choi.investigator"],
+        },
+    )
+    assert second.status_code == 201, second.text
+    server.api.post("/api/v1/cases/CASE-E2E/members", json={"username": "choi.investigator"})
+    consented = _testimony_with_consent(server, ["un_mechanisms"])
+    internal_only = _testimony_with_consent(server, ["internal_analysis"])
+
+    page = _sign_in_english(browser, server, "park.investigator")
+    page.get_by_role("link", name="Exports").first.click()
+    page.get_by_label("Recipient profile").select_option("coi-e2e")
+    page.get_by_label("Purpose (recorded with the export)").fill(
+        "Submission to the commission of inquiry on detention in North Hamgyong"
+    )
+    page.get_by_label("CASE-E2E", exact=False).check()
+    page.get_by_role("button", name="Request export").click()
+    page.wait_for_url("**/web/exports/*")
+    export_url = page.url
+    assert "pending approval" in page.locator("#export-state").inner_text()
+    assert page.get_by_role("link", name=consented).is_visible()
+    assert page.get_by_role("heading", name="Left out").is_visible()
+    assert internal_only in page.locator("main").inner_text()
+    # The requester is offered no way to approve their own request.
+    assert page.get_by_role("button", name="Approve").count() == 0
+    _shot(page, "10-investigator-export-request")
+    page.context.close()
+
+    page = _sign_in_english(browser, server, "choi.investigator")
+    page.get_by_role("link", name="Exports").first.click()
+    assert page.locator("tbody tr").filter(has_text="park.investigator").count() >= 1
+    _shot(page, "11-approver-queue")
+    page.goto(export_url)
+    page.get_by_label("Note on your decision").fill("Consent checked against the interview notes.")
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_url(export_url)
+    assert page.locator("#export-state").inner_text() == "approved"
+    page.context.close()
+
+    page = _sign_in_english(browser, server, "park.investigator")
+    page.goto(export_url)
+    page.get_by_role("button", name="Build the bag").click()
+    page.wait_for_url(export_url)
+    assert page.locator("#export-state").inner_text() == "built"
+    _shot(page, "12-export-built")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the bag").click()
+    bag = tmp_path / download.value.suggested_filename
+    download.value.save_as(bag)
+    page.context.close()
+
+    # The downloaded bag verifies offline, with no database and no network.
+    verified = subprocess.run(
+        [sys.executable, "-m", "cli.main", "bundle", "verify", str(bag)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr

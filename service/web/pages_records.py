@@ -127,7 +127,9 @@ def interview_create(
 def testimony_page(web: SignedInDep, testimony_id: str) -> Response:
     testimony: TestimonyRead = web.run(lambda s: TestimonyService(s).read(testimony_id))
     taxonomy = web.runtime.taxonomy.categories
-    return web.page("testimony.html", t=testimony, taxonomy=taxonomy)
+    return web.page(
+        "testimony.html", t=testimony, taxonomy=taxonomy, consent_scopes=list(ConsentScope)
+    )
 
 
 @router.get("/testimonies/{testimony_id}/versions")

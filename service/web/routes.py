@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse
 from service.web import (
     pages_admin,
     pages_auth,
+    pages_consent,
     pages_custody,
     pages_exports,
     pages_records,
@@ -27,6 +28,7 @@ def install_web(app: FastAPI) -> None:
     for module in (
         pages_auth,
         pages_records,
+        pages_consent,
         pages_search,
         pages_custody,
         pages_exports,

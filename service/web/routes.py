@@ -15,6 +15,7 @@ from service.web import (
     pages_custody,
     pages_edit,
     pages_exports,
+    pages_proofs,
     pages_records,
     pages_search,
 )
@@ -33,6 +34,7 @@ def install_web(app: FastAPI) -> None:
         pages_edit,
         pages_search,
         pages_custody,
+        pages_proofs,
         pages_exports,
         pages_admin,
     ):

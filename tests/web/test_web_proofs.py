@@ -1,0 +1,70 @@
+"""The auditor's proof page checks each proof against the signed checkpoint, not the tables."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import update
+
+from service.context import Role
+from service.custody.models import CustodyEvent
+from tests.factories import Deployment, interview_record
+from tests.web.conftest import Browser
+
+
+def _checkpoint(browser: Browser) -> int:
+    made = browser.post("/web/custody/checkpoints", {}, token_from="/web/custody/checkpoints")
+    assert made.status_code == 200, made.text
+    size = re.search(r"<dt>[^<]+</dt><dd>(\d+)</dd>", made.text)
+    assert size, made.text
+    return int(size.group(1))
+
+
+def _result(page: str, element: str) -> tuple[str, str]:
+    found = re.search(rf'<p id="{element}" role="status" class="(\w+)">([^<]*)', page)
+    assert found, page
+    return found.group(1), found.group(2)
+
+
+def test_inclusion_and_consistency_proofs_hold_against_signed_checkpoints(
+    browser: Browser, web_deployment: Deployment
+) -> None:
+    case = web_deployment.case()
+    officer = web_deployment.user(Role.OFFICER, cases=(case,))
+    web_deployment.create_testimony(officer, interview_record(case))
+    browser.sign_in(web_deployment.user(Role.AUDITOR))
+    earlier = _checkpoint(browser)
+    web_deployment.create_testimony(officer, interview_record(case))
+    later = _checkpoint(browser)
+    assert later > earlier
+
+    inclusion = browser.get(f"/web/custody/proofs?index=1&tree_size={later}")
+    consistency = browser.get(f"/web/custody/proofs?first={earlier}&second={later}")
+
+    assert inclusion.status_code == 200
+    assert _result(inclusion.text, "inclusion-result")[0] == "ok"
+    assert _result(consistency.text, "consistency-result")[0] == "ok"
+
+
+def test_an_event_altered_in_the_database_fails_its_inclusion_check_on_the_page(
+    browser: Browser, web_deployment: Deployment
+) -> None:
+    case = web_deployment.case()
+    officer = web_deployment.user(Role.OFFICER, cases=(case,))
+    web_deployment.create_testimony(officer, interview_record(case))
+    browser.sign_in(web_deployment.user(Role.AUDITOR))
+    size = _checkpoint(browser)
+    with web_deployment.runtime.engine.begin() as connection:
+        connection.execute(
+            update(CustodyEvent).where(CustodyEvent.seq == 1).values(actor_name="someone-else")
+        )
+
+    page = browser.get(f"/web/custody/proofs?index=1&tree_size={size}")
+
+    outcome, message = _result(page.text, "inclusion-result")
+    assert outcome == "error" and "leaf hash" in message
+
+
+def test_only_auditors_see_proofs(browser: Browser, web_deployment: Deployment) -> None:
+    browser.sign_in(web_deployment.user(Role.INVESTIGATOR))
+    assert browser.get("/web/custody/proofs?index=0").status_code == 403

@@ -17,13 +17,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import json
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -67,6 +68,9 @@ class BagReport:
     previous_checkpoint_size: int
     signer_trusted: bool
     warnings: list[str] = field(default_factory=list)
+    bag_info: dict[str, str] = field(default_factory=dict)
+    signer_public_key: str = ""
+    """The raw Ed25519 key that signed the tag manifest, in hex."""
 
 
 def load_public_key(spec: str) -> Ed25519PublicKey:
@@ -99,6 +103,8 @@ def _same_hex(a: str, b: str) -> bool:
 
 
 class _Bag:
+    """The files of an extracted bag directory."""
+
     def __init__(self, root: Path, progress: Progress | None) -> None:
         self.root = root
         self.progress = progress or (lambda _step, _done, _total: None)
@@ -108,6 +114,15 @@ class _Bag:
         if not path.is_file():
             raise BagVerificationError(name, "missing")
         return path
+
+    def data(self, name: str) -> bytes:
+        return self.file(name).read_bytes()
+
+    def digest(self, name: str, algorithm: str) -> str:
+        return _sha(self.file(name), algorithm)
+
+    def size(self, name: str) -> int:
+        return self.file(name).stat().st_size
 
     def text(self, name: str) -> str:
         try:
@@ -141,8 +156,38 @@ class _Bag:
         )
 
 
+class _MemoryBag(_Bag):
+    """The files of a bag held in memory (``name -> bytes``), e.g. a tar read for import."""
+
+    def __init__(self, files: Mapping[str, bytes], progress: Progress | None) -> None:
+        super().__init__(Path(), progress)
+        self.files = files
+
+    def data(self, name: str) -> bytes:
+        if name not in self.files:
+            raise BagVerificationError(name, "missing")
+        return self.files[name]
+
+    def digest(self, name: str, algorithm: str) -> str:
+        return hashlib.new(algorithm, self.data(name)).hexdigest()
+
+    def size(self, name: str) -> int:
+        return len(self.data(name))
+
+    def text(self, name: str) -> str:
+        try:
+            text = self.data(name).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BagVerificationError(name, "is not UTF-8 text") from None
+        # What Path.read_text does with line ends, so both kinds of bag read alike.
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def all_files(self) -> list[str]:
+        return sorted(self.files)
+
+
 def _check_signature(bag: _Bag, trusted: Ed25519PublicKey | None) -> tuple[Ed25519PublicKey, bool]:
-    pem = bag.file(SIGNER_KEY_FILE).read_bytes()
+    pem = bag.data(SIGNER_KEY_FILE)
     try:
         embedded = load_pem_public_key(pem)
     except ValueError:
@@ -153,11 +198,11 @@ def _check_signature(bag: _Bag, trusted: Ed25519PublicKey | None) -> tuple[Ed255
         raise BagVerificationError(SIGNER_KEY_FILE, "is not the trusted key given with --key")
     key = trusted or embedded
     try:
-        signature = base64.b64decode(bag.file(SIGNATURE_FILE).read_bytes().strip(), validate=True)
+        signature = base64.b64decode(bag.data(SIGNATURE_FILE).strip(), validate=True)
     except (binascii.Error, ValueError):
         raise BagVerificationError(SIGNATURE_FILE, "is not base64") from None
     try:
-        key.verify(signature, bag.file(TAGMANIFEST).read_bytes())
+        key.verify(signature, bag.data(TAGMANIFEST))
     except InvalidSignature:
         raise BagVerificationError(
             f"{SIGNATURE_FILE} / {TAGMANIFEST}",
@@ -177,9 +222,9 @@ def _check_tag_manifests(bag: _Bag) -> set[str]:
         bag.progress("tag files", number, len(listed))
         if name.startswith("data/") or name.startswith("tagmanifest-"):
             raise BagVerificationError(TAGMANIFEST, f"lists {name}, which is not a tag file")
-        if not _same_hex(_sha(bag.file(name), "sha256"), digest):
+        if not _same_hex(bag.digest(name, "sha256"), digest):
             raise BagVerificationError(name, "does not match its SHA-256 in the tag manifest")
-        if not _same_hex(_sha(bag.file(name), "sha512"), other[name]):
+        if not _same_hex(bag.digest(name, "sha512"), other[name]):
             raise BagVerificationError(
                 "tagmanifest-sha512.txt", f"its SHA-512 of {name} does not match the file"
             )
@@ -225,11 +270,10 @@ def _check_payload(bag: _Bag, info: dict[str, str]) -> dict[str, str]:
         bag.progress("payload files", number, len(names))
         if not name.startswith("data/"):
             raise BagVerificationError("manifest-sha256.txt", f"lists {name} outside data/")
-        path = bag.file(name)
         for algorithm in ALGORITHMS:
-            if not _same_hex(_sha(path, algorithm), manifests[algorithm][name]):
+            if not _same_hex(bag.digest(name, algorithm), manifests[algorithm][name]):
                 raise BagVerificationError(name, f"does not match its {algorithm} in the manifest")
-        total += path.stat().st_size
+        total += bag.size(name)
     if info.get("Payload-Oxum") != f"{total}.{len(names)}":
         raise BagVerificationError("bag-info.txt", "Payload-Oxum does not match the payload")
     return manifests["sha256"]
@@ -257,7 +301,7 @@ def _check_custody(
     checkpoint = checkpoints["custody/checkpoint.txt"]
     previous = checkpoints["custody/previous-checkpoint.txt"]
 
-    lines = bag.file("custody/events.jsonl").read_bytes().split(b"\n")
+    lines = bag.data("custody/events.jsonl").split(b"\n")
     if lines[-1] != b"":
         raise BagVerificationError("custody/events.jsonl", "does not end with a newline")
     lines = lines[:-1]
@@ -329,7 +373,19 @@ def verify_bag(
     root: Path, trusted_key: Ed25519PublicKey | None = None, progress: Progress | None = None
 ) -> BagReport:
     """Verify an extracted bag directory; raises BagVerificationError at the first failure."""
-    bag = _Bag(root, progress)
+    return _verify(_Bag(root, progress), trusted_key)
+
+
+def verify_bag_files(
+    files: Mapping[str, bytes],
+    trusted_key: Ed25519PublicKey | None = None,
+    progress: Progress | None = None,
+) -> BagReport:
+    """Verify a bag held in memory (see :func:`read_bag`); the same checks as ``verify_bag``."""
+    return _verify(_MemoryBag(files, progress), trusted_key)
+
+
+def _verify(bag: _Bag, trusted_key: Ed25519PublicKey | None) -> BagReport:
     bagit = bag.text("bagit.txt")
     if not bagit.startswith("BagIt-Version: "):
         raise BagVerificationError("bagit.txt", "is not a BagIt declaration")
@@ -342,6 +398,8 @@ def verify_bag(
     export_id = info.get("Custodia-Export-Id", "")
     events, testimonies, size, previous = _check_custody(bag, key, export_id, payload)
     report = BagReport(export_id, len(payload), testimonies, events, size, previous, trusted)
+    report.bag_info = info
+    report.signer_public_key = key.public_bytes_raw().hex()
     if not trusted:
         report.warnings.append(
             "No --key given: the bag was checked against the key it carries, which proves only "
@@ -361,15 +419,21 @@ def _safe_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield member
 
 
-def _decrypt_age(path: Path, identity_file: Path, into: Path) -> Path:
-    """Decrypt an age-encrypted bag with the recipient's identity (``AGE-SECRET-KEY-1...``)."""
+def _age_identities(identity_file: Path) -> list[Any]:
     import pyrage  # only recipients of encrypted bags need it
 
     lines = identity_file.read_text(encoding="utf-8").splitlines()
     keys = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-")]
     if not keys:
         raise ValueError(f"{identity_file} holds no age identity (AGE-SECRET-KEY-1...)")
-    identities = [pyrage.x25519.Identity.from_str(k) for k in keys]
+    return [pyrage.x25519.Identity.from_str(k) for k in keys]
+
+
+def _decrypt_age(path: Path, identity_file: Path, into: Path) -> Path:
+    """Decrypt an age-encrypted bag with the recipient's identity (``AGE-SECRET-KEY-1...``)."""
+    import pyrage
+
+    identities = _age_identities(identity_file)
     target = into / "bag.tar"
     with path.open("rb") as source, target.open("wb") as sink:
         try:
@@ -379,6 +443,67 @@ def _decrypt_age(path: Path, identity_file: Path, into: Path) -> Path:
                 path.name, "cannot be decrypted with this identity"
             ) from None
     return target
+
+
+def read_bag(path: Path, identity: Path | None = None, *, max_bytes: int) -> dict[str, bytes]:
+    """The files of a bag (``relative name -> bytes``), read into memory, never extracted.
+
+    ``path`` is a bag directory, a tar, or (with the recipient's age ``identity``) an
+    age-encrypted tar, which is decrypted in memory: a server importing a bag writes none
+    of it to disk. Raises BagVerificationError for an archive that is not one plain bag or
+    holds more than ``max_bytes``, ValueError for an unusable identity file, OSError.
+    """
+    files: dict[str, bytes] = {}
+    total = 0
+
+    def add(name: str, data: bytes) -> None:
+        nonlocal total
+        total += len(data)
+        if total > max_bytes:
+            raise BagVerificationError(path.name, f"holds more than {max_bytes} bytes")
+        files[name] = data
+
+    if path.is_dir():
+        for item in sorted(path.rglob("*")):
+            name = item.relative_to(path).as_posix()
+            if item.is_symlink():
+                raise BagVerificationError(name, "is a symbolic link")
+            if item.is_file():
+                add(name, item.read_bytes())
+        return files
+    if path.stat().st_size > max_bytes:
+        raise BagVerificationError(path.name, f"holds more than {max_bytes} bytes")
+    raw = path.read_bytes()
+    if identity is not None:
+        import pyrage
+
+        try:
+            raw = pyrage.decrypt(raw, _age_identities(identity))
+        except pyrage.DecryptError:
+            raise BagVerificationError(
+                path.name, "cannot be decrypted with this identity"
+            ) from None
+    if not tarfile.is_tarfile(io.BytesIO(raw)):
+        raise BagVerificationError(path.name, "is neither a bag directory nor a tar archive")
+    with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+        members = list(_safe_members(archive))
+        if len({PurePosixPath(m.name).parts[:1] for m in members}) != 1:
+            raise BagVerificationError(path.name, "must hold exactly one top-level bag directory")
+        for member in members:
+            parts = PurePosixPath(member.name).parts
+            if not member.isfile():
+                continue
+            name = "/".join(parts[1:])
+            if not name:
+                raise BagVerificationError(
+                    path.name, "must hold exactly one top-level bag directory"
+                )
+            if name in files:
+                raise BagVerificationError(name, "appears twice in the tar archive")
+            handle = archive.extractfile(member)
+            assert handle is not None  # a regular file always has one
+            add(name, handle.read())
+    return files
 
 
 @contextmanager

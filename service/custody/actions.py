@@ -60,6 +60,8 @@ class Action(StrEnum):
     EXPORT_BUILD = "export.build"
     EXPORT_DOWNLOAD = "export.download"
     EXPORT_PURGE = "export.purge"
+    BAG_IMPORT = "bag.import"
+    TESTIMONY_IMPORTED_FROM_BAG = "testimony.imported_from_bag"
 
 
 class Outcome(StrEnum):

@@ -3,7 +3,7 @@
 from service.access.models import AuthSession, Case, CaseMember, LoginThrottle, User
 from service.custody.models import CustodyEvent, CustodyHead
 from service.db.base import Base
-from service.export.models import ExportRequest, RecipientProfile
+from service.export.models import BagImport, ExportRequest, ImportedTestimony, RecipientProfile
 from service.search.models import SearchDocument
 from service.search.outbox import SearchOutboxEntry
 from service.shred.models import ShredRequest
@@ -21,6 +21,7 @@ from service.witness.models import IdentityRecord, Witness
 __all__ = [
     "Attachment",
     "AuthSession",
+    "BagImport",
     "Base",
     "Case",
     "CaseMember",
@@ -29,6 +30,7 @@ __all__ = [
     "CustodyHead",
     "ExportRequest",
     "IdentityRecord",
+    "ImportedTestimony",
     "Incident",
     "IncidentCategory",
     "IncidentVersion",

@@ -79,6 +79,8 @@ class KeyService:
         Keys made before shred binding stay unbound here (``None``): binding them is an
         explicit step (``custodia shred bind-legacy``), not a side effect of rotation.
         """
+        from service.export.models import BagImport
+        from service.export.reimport import bag_import_key_context
         from service.testimony.attachments import attachment_key_context
         from service.testimony.content import testimony_key_context
         from service.testimony.models import Attachment, Testimony
@@ -112,6 +114,8 @@ class KeyService:
                 attachment_key_context(attachment.id),
                 _bound_to(attachment.wrapped_key, ShredId.testimony(attachment.testimony_id)),
             )
+        for bag in session.scalars(select(BagImport).where(BagImport.wrapped_key.is_not(None))):
+            yield bag, bag_import_key_context(bag.id), None
 
 
 def _bound_to(wrapped: bytes | None, shred_id: ShredId) -> ShredId | None:

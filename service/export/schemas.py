@@ -143,3 +143,29 @@ class ExportRead(BaseModel):
     bag_sha256: str | None
     encrypted_to_recipient: bool
     expires_at: dt.datetime | None
+
+
+class ImportedTestimonyRead(BaseModel):
+    """One testimony of an imported bag: its id at the origin and here."""
+
+    bag_directory: str
+    original_id: str
+    testimony_id: str
+    incidents: dict[str, str]
+    """Original incident id -> new incident id."""
+    attachments: dict[str, str]
+    """Bag file -> new attachment id."""
+
+
+class BagImportRead(BaseModel):
+    import_id: str
+    case: str
+    origin_organization: str
+    origin_export_id: str
+    tagmanifest_sha256: str
+    signer_public_key: str
+    signer_trusted: bool
+    custody_events: int
+    checkpoint_size: int
+    warnings: list[str]
+    testimonies: list[ImportedTestimonyRead]

@@ -260,6 +260,20 @@ class AttachmentRead(BaseModel):
     sha256: str
 
 
+class ProvenanceRead(BaseModel):
+    """Where a testimony re-imported from another Custodia's export bag came from."""
+
+    import_id: str
+    origin_organization: str
+    origin_export_id: str
+    original_testimony_id: str
+    original_version: int
+    tagmanifest_sha256: str
+    signer_public_key: str
+    signer_trusted: bool
+    imported_at: dt.datetime
+
+
 class TestimonyRead(BaseModel):
     id: str
     external_id: str | None
@@ -272,6 +286,8 @@ class TestimonyRead(BaseModel):
     incidents: list[IncidentRead]
     consent: list[ConsentScopeState]
     attachments: list[AttachmentRead]
+    provenance: ProvenanceRead | None = None
+    """Set for a testimony imported from a bag (``custodia import-bag``)."""
 
 
 class TestimonyVersionRead(BaseModel):

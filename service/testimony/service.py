@@ -29,6 +29,7 @@ from service.errors import (
     NotFoundError,
     ShreddedError,
 )
+from service.export.models import BagImport, ImportedTestimony
 from service.runtime import Scope
 from service.search.outbox import enqueue
 from service.testimony.content import ContentReader, testimony_key_context
@@ -49,6 +50,7 @@ from service.testimony.schemas import (
     IncidentUpdate,
     InterviewRead,
     NarrativeRead,
+    ProvenanceRead,
     TestimonyCreated,
     TestimonyImport,
     TestimonyRead,
@@ -111,6 +113,31 @@ class TestimonyService:
             # Only after the case check: outsiders learn nothing, not even that it is gone.
             raise ShreddedError(f"Testimony '{testimony_id}' was crypto-shredded.")
         return testimony
+
+    def writable_case(self, code: str) -> Case:
+        """The case if the caller may create testimonies in it; raises (recorded) otherwise."""
+        return self._case_for_create(code)
+
+    def _provenance(self, testimony_id: str) -> ProvenanceRead | None:
+        row = self._session.execute(
+            select(ImportedTestimony, BagImport)
+            .join(BagImport, BagImport.id == ImportedTestimony.import_id)
+            .where(ImportedTestimony.testimony_id == testimony_id)
+        ).first()
+        if row is None:
+            return None
+        imported, bag = row
+        return ProvenanceRead(
+            import_id=bag.id,
+            origin_organization=bag.origin_organization,
+            origin_export_id=bag.origin_export_id,
+            original_testimony_id=imported.original_testimony_id,
+            original_version=imported.original_version,
+            tagmanifest_sha256=bag.tagmanifest_sha256,
+            signer_public_key=bag.signer_public_key,
+            signer_trusted=bag.signer_trusted,
+            imported_at=bag.imported_at,
+        )
 
     def _case_for_create(self, code: str) -> Case:
         principal = self.principal()
@@ -284,6 +311,7 @@ class TestimonyService:
             incidents=incidents,
             consent=self.consent_state(testimony.id),
             attachments=attachments,
+            provenance=self._provenance(testimony.id),
         )
 
     def history(self, testimony_id: str) -> list[TestimonyVersionRead]:

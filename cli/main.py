@@ -28,6 +28,7 @@ from cli.common import (
 )
 from cli.custody import custody_app
 from cli.export import bundle_app, export_app
+from cli.reimport import import_bag
 from cli.search import reindex, search_app, stats
 from cli.shred import analyst_export, shred_app
 from service.access.keys import KeyService
@@ -67,6 +68,7 @@ app.add_typer(custody_app, name="custody")
 app.add_typer(search_app, name="search")
 app.add_typer(export_app, name="export")
 app.add_typer(bundle_app, name="bundle")
+app.command("import-bag")(import_bag)
 app.command("reindex")(reindex)
 app.command("stats")(stats)
 app.add_typer(shred_app, name="shred")

@@ -27,6 +27,7 @@ from cli.common import (
     state,
 )
 from cli.custody import custody_app
+from cli.drafts import drafts_app
 from cli.export import bundle_app, export_app
 from cli.reimport import import_bag
 from cli.search import reindex, search_app, stats
@@ -68,6 +69,7 @@ app.add_typer(custody_app, name="custody")
 app.add_typer(search_app, name="search")
 app.add_typer(export_app, name="export")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(drafts_app, name="drafts")
 app.command("import-bag")(import_bag)
 app.command("reindex")(reindex)
 app.command("stats")(stats)

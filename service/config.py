@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Hours a built export bag stays on the server before it is deleted",
     )
+    draft_ttl_hours: int = Field(
+        default=14 * 24,
+        ge=1,
+        description="Hours after its last save that an interview draft is deleted",
+    )
     export_source_organization: str = Field(
         default="Custodia",
         max_length=200,

@@ -79,6 +79,7 @@ class KeyService:
         Keys made before shred binding stay unbound here (``None``): binding them is an
         explicit step (``custodia shred bind-legacy``), not a side effect of rotation.
         """
+        from service.drafts.service import draft_wrapped_keys
         from service.export.models import BagImport
         from service.export.reimport import bag_import_key_context
         from service.testimony.attachments import attachment_key_context
@@ -97,6 +98,7 @@ class KeyService:
                     identity_key_context(identity.witness_id),
                     _bound_to(identity.wrapped_key, ShredId.witness(identity.witness_id)),
                 )
+            yield from draft_wrapped_keys(session, purpose)
             return
         for testimony in session.scalars(
             select(Testimony).where(Testimony.wrapped_key.is_not(None))
@@ -116,6 +118,7 @@ class KeyService:
             )
         for bag in session.scalars(select(BagImport).where(BagImport.wrapped_key.is_not(None))):
             yield bag, bag_import_key_context(bag.id), None
+        yield from draft_wrapped_keys(session, purpose)
 
 
 def _bound_to(wrapped: bytes | None, shred_id: ShredId) -> ShredId | None:

@@ -41,6 +41,7 @@ class Permission(StrEnum):
     SHRED_REQUEST = "shred:request"
     SHRED_APPROVE = "shred:approve"
     ANALYST_EXPORT = "analyst-export:incidents"
+    DRAFT_PURGE = "draft:purge"
 
 
 _OFFICER = {
@@ -80,6 +81,8 @@ _ADMIN = {
     Permission.RECIPIENT_READ,
     Permission.RECIPIENT_MANAGE,
     Permission.EXPORT_PURGE,
+    # Expired interview drafts of every officer are deleted unread (never opened).
+    Permission.DRAFT_PURGE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

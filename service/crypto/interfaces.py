@@ -105,6 +105,9 @@ class ShredKind(StrEnum):
     """Binds a testimony's content key and its attachments' keys."""
     WITNESS = "witness"
     """Binds every identity-vault key of one witness."""
+    DRAFT = "draft"
+    """Binds both keys of one interview draft; destroyed when the draft is discarded,
+    submitted or expires, so copies of its old rows (backups, free pages) stay closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,10 @@ class ShredId:
     @classmethod
     def witness(cls, witness_id: str) -> ShredId:
         return cls(ShredKind.WITNESS, witness_id)
+
+    @classmethod
+    def draft(cls, draft_id: str) -> ShredId:
+        return cls(ShredKind.DRAFT, draft_id)
 
     @property
     def name(self) -> str:

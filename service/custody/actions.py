@@ -36,6 +36,11 @@ class Action(StrEnum):
     IDENTITY_REVEAL = "identity.reveal"
     IDENTITY_UPDATE = "identity.update"
     IMPORT_LINE_REJECTED = "import.line_rejected"
+    DRAFT_CREATE = "draft.create"
+    DRAFT_READ = "draft.read"
+    DRAFT_DISCARD = "draft.discard"
+    DRAFT_SUBMIT = "draft.submit"
+    DRAFT_EXPIRE = "draft.expire"
 
     SHRED_REQUEST = "shred.request"
     SHRED_APPROVE = "shred.approve"

@@ -3,6 +3,7 @@
 from service.access.models import AuthSession, Case, CaseMember, LoginThrottle, User
 from service.custody.models import CustodyEvent, CustodyHead
 from service.db.base import Base
+from service.drafts.models import InterviewDraft
 from service.export.models import BagImport, ExportRequest, ImportedTestimony, RecipientProfile
 from service.search.models import SearchDocument
 from service.search.outbox import SearchOutboxEntry
@@ -34,6 +35,7 @@ __all__ = [
     "Incident",
     "IncidentCategory",
     "IncidentVersion",
+    "InterviewDraft",
     "LoginThrottle",
     "RecipientProfile",
     "SearchDocument",

@@ -130,6 +130,8 @@ VERBS = [
           DENIED, DENIED, OK, OK, DENIED, DENIED),
     _verb("export purge-expired", lambda w: ["export", "purge-expired"], None,
           DENIED, DENIED, DENIED, DENIED, DENIED, OK),
+    _verb("drafts purge-expired", lambda w: ["drafts", "purge-expired"], None,
+          DENIED, DENIED, DENIED, DENIED, DENIED, OK),
 ]
 # fmt: on
 

@@ -15,6 +15,8 @@ from starlette.responses import Response, StreamingResponse
 from service.access.policy import Permission, require
 from service.access.schemas import CaseRead
 from service.access.service import CaseService
+from service.drafts.schemas import DraftRead
+from service.drafts.service import DraftService
 from service.runtime import Scope
 from service.search.service import SearchRequest, SearchResult, SearchService
 from service.taxonomy.service import Category
@@ -30,7 +32,14 @@ from service.testimony.schemas import (
 from service.testimony.service import TestimonyService
 from service.web import security
 from service.web.forms import blank_to_none, parse_model, parse_upload
-from service.web.render import CsrfRefusedError, SignedInDep, SignedInFormDep, WebRoute, load_web
+from service.web.render import (
+    CsrfRefusedError,
+    SignedInDep,
+    SignedInFormDep,
+    Web,
+    WebRoute,
+    load_web,
+)
 from service.witness.service import WitnessService
 
 router = APIRouter(route_class=WebRoute)
@@ -52,21 +61,43 @@ def case_page(web: SignedInDep, code: str, page: Annotated[int, Query(ge=1)] = 1
     return web.page("case.html", code=code, result=result)
 
 
-def _interview_form(web: SignedInDep, status: int = 200, **values: Any) -> Response:
+def interview_page(
+    web: Web,
+    status: int = 200,
+    form: dict[str, Any] | None = None,
+    errors: list[str] | None = None,
+    draft: DraftRead | None = None,
+) -> Response:
+    """The guided interview, blank, filled in again after an error, or resumed from a draft."""
     own: list[CaseRead] = web.run(lambda s: CaseService(s).list())
     return web.page(
         "interview_new.html",
         status=status,
         cases=own,
         scopes=list(ConsentScope),
-        form=values.get("form", {}),
-        errors=values.get("errors", []),
+        form=form or {},
+        errors=errors or [],
+        draft=draft,
+        draft_hours=web.runtime.settings.draft_ttl_hours,
     )
 
 
+def _draft_values(draft: DraftRead) -> dict[str, Any]:
+    return {
+        **draft.form.model_dump(),
+        **draft.identity.model_dump(),
+        "draft_id": draft.id,
+        "draft_label": draft.label,
+    }
+
+
 @router.get("/interviews/new")
-def interview_form(web: SignedInDep) -> Response:
-    return _interview_form(web)
+def interview_form(web: SignedInDep, draft: Annotated[str, Query(max_length=36)] = "") -> Response:
+    """``?draft=`` resumes one of the caller's own drafts (a recorded read)."""
+    if not draft:
+        return interview_page(web)
+    resumed: DraftRead = web.run(lambda s: DraftService(s).load(draft))
+    return interview_page(web, form=_draft_values(resumed), draft=resumed)
 
 
 @router.post("/interviews")
@@ -88,8 +119,13 @@ def interview_create(
     consent_given_on: Short = "",
     narrative_original: Long = "",
     translation_en: Long = "",
+    draft_id: Short = "",
+    draft_label: Short = "",
 ) -> Response:
-    """The guided interview in one submission; the form comes back filled in on errors."""
+    """The guided interview in one submission; the form comes back filled in on errors.
+
+    The draft it was typed in (``draft_id``), if any, is deleted with the same commit.
+    """
     identity = None
     if blank_to_none(legal_name):
         identity = {
@@ -118,8 +154,8 @@ def interview_create(
     record, errors = parse_model(TestimonyImport, data)
     if record is None:
         form = {k: v for k, v in locals().items() if isinstance(v, str | list)}
-        return _interview_form(web, 422, form=form, errors=errors)
-    created = web.run(lambda s: TestimonyService(s).create(record))
+        return interview_page(web, 422, form=form, errors=errors)
+    created = web.run(lambda s: DraftService(s).submit(record, blank_to_none(draft_id)))
     return web.redirect(f"{security.PREFIX}/testimonies/{created.id}")
 
 

@@ -13,6 +13,7 @@ from service.web import (
     pages_auth,
     pages_consent,
     pages_custody,
+    pages_drafts,
     pages_edit,
     pages_exports,
     pages_proofs,
@@ -30,6 +31,7 @@ def install_web(app: FastAPI) -> None:
     for module in (
         pages_auth,
         pages_records,
+        pages_drafts,
         pages_consent,
         pages_edit,
         pages_search,

@@ -353,3 +353,39 @@ def test_an_export_is_requested_approved_by_a_second_person_and_verified_in_engl
         check=False,
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_an_interview_draft_is_autosaved_survives_a_reload_and_resumes(
+    browser: object, server: Server
+) -> None:
+    from playwright.sync_api import expect
+
+    draft_text = "2020년 가을 무산에서 국경을 넘다가 붙잡혔습니다. 아직 다 말하지 못했습니다."
+    page = _sign_in(browser, server, "kim.officer")
+    page.goto("/web/interviews/new")
+    page.get_by_label("면담 장소").fill("인천")
+    page.get_by_label("원어 진술").fill(draft_text)
+    page.get_by_label("법적 성명 (신원 보관소에 암호화)").fill("이춘자")
+    page.get_by_label("이 초안의 이름표 (선택)").fill("무산 면담")
+    # The form autosaves about ten seconds after the last change, and says so.
+    expect(page.get_by_role("status")).to_contain_text("초안 저장됨", timeout=30_000)
+    assert "/web/interviews/new?draft=" in page.url
+    _shot(page, "13-officer-draft-saved")
+
+    page.reload()  # as after a dropped connection: the text comes back from the server
+    expect(page.get_by_label("원어 진술")).to_have_value(draft_text)
+    expect(page.get_by_label("법적 성명 (신원 보관소에 암호화)")).to_have_value("이춘자")
+
+    page.goto("/web/interviews/new")
+    expect(page.get_by_label("원어 진술")).to_have_value("")
+    page.get_by_role("link", name="내 초안").first.click()
+    row = page.locator("tbody tr").filter(has_text="무산 면담")
+    assert draft_text not in page.content()
+    row.get_by_role("link", name="이어서 작성").click()
+    expect(page.get_by_label("원어 진술")).to_have_value(draft_text)
+
+    page.goto("/web/drafts")
+    page.locator("tbody tr").filter(has_text="무산 면담").get_by_role("button", name="폐기").click()
+    page.wait_for_url("**/web/drafts")
+    assert page.locator("tbody tr").filter(has_text="무산 면담").count() == 0
+    page.context.close()

@@ -136,7 +136,9 @@ async def checked_form(web: Annotated[Web, Depends(load_web)]) -> Web:
     """Refuses any form without the CSRF token of this session (or pre-session)."""
     content_type = web.request.headers.get("content-type", "")
     if content_type.startswith("multipart/"):
-        return web  # uploads are checked by their route, which parses the stream itself
+        # Only the attachment upload is multipart, and it checks its token itself while
+        # parsing; any other form sent as multipart would skip the check, so it is refused.
+        raise CsrfRefusedError
     form = await web.request.form()
     sent = form.get(security.CSRF_FIELD)
     if not isinstance(sent, str) or not security.csrf_matches(web.csrf, sent):

@@ -195,3 +195,20 @@ def test_idle_and_absolute_timeouts_end_the_web_session(
         start + timedelta(minutes=settings.token_idle_minutes, seconds=1)
     )
     assert other.get("/web/cases").status_code == 303
+
+
+def test_a_form_sent_as_multipart_without_its_token_is_refused_and_writes_nothing(
+    browser: Browser, web_deployment: Deployment
+) -> None:
+    """Only the attachment upload parses multipart (and checks the token itself)."""
+    case = web_deployment.case()
+    browser.sign_in(web_deployment.user(Role.OFFICER, cases=(case,)))
+    before = len(web_deployment.custody_events())
+    forged = browser.client.post(
+        "/web/interviews",
+        files={"case": (None, case), "narrative_original": (None, "forged by another site")},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    actions = [e["action"] for e in web_deployment.custody_events()[before:]]
+    assert "testimony.create" not in actions

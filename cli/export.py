@@ -19,7 +19,7 @@ from service.export.schemas import (
     RecipientProfileCreate,
 )
 from service.export.service import ExportService
-from service.export.verify import BagVerificationError, load_public_key, opened_bag, verify_bag
+from service.export.verify import BagVerificationError, load_public_key, verify_bag_at
 
 export_app = typer.Typer(help="Evidence exports as signed BagIt bags.", no_args_is_help=True)
 profile_app = typer.Typer(help="Recipient profiles (administrators).", no_args_is_help=True)
@@ -154,16 +154,13 @@ def bundle_verify(
     except (OSError, ValueError) as error:
         raise fail(f"cannot use --key: {error}", 2) from None
     try:
-        with (
-            opened_bag(path, identity) as root,
-            Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                console=errors,
-                transient=True,
-            ) as progress,
-        ):
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=errors,
+            transient=True,
+        ) as progress:
             tasks: dict[str, TaskID] = {}
 
             def step(name: str, done: int, total: int) -> None:
@@ -171,7 +168,7 @@ def bundle_verify(
                     tasks[name] = progress.add_task(name, total=total)
                 progress.update(tasks[name], completed=done)
 
-            report = verify_bag(root, trusted, step)
+            report = verify_bag_at(path, trusted, step, identity)
     except BagVerificationError as error:
         raise fail(f"VERIFICATION FAILED: {error}") from None
     except (OSError, ValueError) as error:

@@ -3,7 +3,8 @@
 One bag is built once (SQLite) and copied for each case: every file of it flipped by one
 byte, removed, a file added beside it, and the signature swapped for another key's.
 ``BAG_FILES`` is the bag's exact layout; the first test checks it against the real bag,
-so the parametrisation covers every file.
+so the parametrisation covers every file. Each tampered bag is checked twice, as the
+directory and packed into a tar (read in one pass, never extracted): both must fail alike.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from service.export.schemas import RecipientKind
-from service.export.verify import BagVerificationError, load_public_key, verify_bag
+from service.export.verify import (
+    BagVerificationError,
+    load_public_key,
+    verify_bag,
+    verify_bag_at,
+)
 from tests.factories import Deployment
 from tests.integration.export.conftest import export_world
 
@@ -81,9 +87,20 @@ def bag_copy(built_bag: Built, tmp_path: Path) -> Path:
     return Path(shutil.copytree(built_bag[0], tmp_path / built_bag[0].name))
 
 
+def packed(root: Path) -> Path:
+    tar = root.parent / f"{root.name}.tar"
+    with tarfile.open(tar, "w") as archive:
+        archive.add(root, arcname=root.name)
+    return tar
+
+
 def failure(root: Path, key: Ed25519PublicKey | None) -> str:
+    """The error for the bag directory, which the same bag as a tar must give too."""
     with pytest.raises(BagVerificationError) as caught:
         verify_bag(root, key)
+    with pytest.raises(BagVerificationError) as from_tar:
+        verify_bag_at(packed(root), key)
+    assert str(from_tar.value) == str(caught.value)
     return str(caught.value)
 
 
@@ -93,6 +110,16 @@ def test_the_parametrised_layout_is_the_whole_bag(built_bag: Built) -> None:
 
     assert files == BAG_FILES
     assert verify_bag(root, key).signer_trusted
+
+
+def test_the_bag_as_a_tar_verifies_as_the_directory_does(built_bag: Built, tmp_path: Path) -> None:
+    root, key, _ = built_bag
+    copy = Path(shutil.copytree(root, tmp_path / root.name))
+
+    from_dir, from_tar = verify_bag(copy, key), verify_bag_at(packed(copy), key)
+
+    assert from_tar == from_dir
+    assert from_tar.payload_files == 4 and from_tar.signer_trusted
 
 
 @pytest.mark.parametrize("name", BAG_FILES)
@@ -215,3 +242,63 @@ def test_a_payload_file_re_manifested_and_re_signed_still_fails_against_its_cust
     message = failure(bag_copy, built_bag[1])
 
     assert message.startswith(f"{T}/translation-en.txt: differs from the hash its custody event")
+
+
+def _tar_of(tmp_path: Path, members: list[tuple[str, bytes | None]]) -> Path:
+    """A tar of ``(name, data)`` members, ``None`` data meaning a symbolic link."""
+    path = tmp_path / "crafted.tar"
+    with tarfile.open(path, "w") as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("members", "expected"),
+    [
+        ([("bag/bagit.txt", b"a"), ("bag/bagit.txt", b"b")], "bagit.txt: appears twice"),
+        ([("bag/data/x", None)], "bag/data/x: tar member is not a plain file"),
+        ([("bag/../escape.txt", b"x")], "bag/../escape.txt: tar member points outside"),
+        ([("one/bagit.txt", b"a"), ("two/bagit.txt", b"b")], "exactly one top-level"),
+        ([("bagit.txt", b"a")], "exactly one top-level"),
+    ],
+)
+def test_a_tar_that_is_not_one_directory_of_plain_files_is_refused_before_any_check(
+    tmp_path: Path, members: list[tuple[str, bytes | None]], expected: str
+) -> None:
+    with pytest.raises(BagVerificationError) as caught:
+        verify_bag_at(_tar_of(tmp_path, members))
+
+    assert expected in str(caught.value)
+
+
+def test_a_file_that_is_not_a_tar_is_refused_by_name(tmp_path: Path) -> None:
+    junk = tmp_path / "bag.tar"
+    junk.write_bytes(b"not a tar archive at all" * 40)
+
+    with pytest.raises(BagVerificationError) as caught:
+        verify_bag_at(junk)
+
+    assert str(caught.value) == "bag.tar: is neither a bag directory nor a readable tar archive"
+
+
+def test_a_truncated_tar_fails_and_a_compressed_one_verifies(
+    built_bag: Built, tmp_path: Path
+) -> None:
+    root, key, _ = built_bag
+    whole = packed(Path(shutil.copytree(root, tmp_path / root.name)))
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    compressed = tmp_path / "bag.tar.gz"
+    with tarfile.open(compressed, "w:gz") as archive:
+        archive.add(root, arcname=root.name)
+
+    with pytest.raises(BagVerificationError):
+        verify_bag_at(cut, key)
+    assert verify_bag_at(compressed, key) == verify_bag(root, key)

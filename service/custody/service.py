@@ -4,28 +4,39 @@ The log is written by the same session that performs the action, so both commit 
 does. Appending locks the single ``custody_head`` row: sequence numbers are gap-free and the
 order of events is the order of commits. The event's Merkle leaf, the inner tree nodes it
 completes and, when due, a signed checkpoint are written in that same transaction.
+
+The head is locked once per transaction, not once per event, and the tree's right edge
+(the only nodes an append reads) is kept in memory; both are forgotten whenever the
+session commits or rolls back, a savepoint included (on PostgreSQL a rolled-back savepoint
+also releases a row lock taken inside it). Events and nodes are written with Core inserts.
+This made appends 2.4-2.9x faster (bench/README.md) with byte-identical rows.
 """
 
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
+from sqlalchemy import event as orm_events
 from sqlalchemy.orm import Session
 
 from service.context import Principal, RequestContext
 from service.custody.actions import Action, Outcome
 from service.custody.canonical import EventFields, canonical_json
-from service.custody.merkle import leaf_hash, root
-from service.custody.models import CustodyCheckpoint, CustodyEvent, CustodyHead
+from service.custody.merkle import completed_nodes_after_append, leaf_hash, root
+from service.custody.models import CustodyCheckpoint, CustodyEvent, CustodyHead, CustodyTreeNode
 from service.custody.note import Checkpoint, sign_checkpoint
-from service.custody.tree import DatabaseSubtrees, store_completed_nodes
+from service.custody.tree import DatabaseSubtrees
 from service.db.base import utcnow
+
+_EVENTS = typing.cast(Table, CustodyEvent.__table__)
+_NODES = typing.cast(Table, CustodyTreeNode.__table__)
 
 
 @dataclass(frozen=True)
@@ -54,11 +65,28 @@ class CustodyLog:
         self._policy = policy
         self._clock = clock
         self._on_checkpoint = on_checkpoint
+        self._head: CustodyHead | None = None
+        self._edge: dict[int, tuple[int, bytes]] = {}
+        for moment in ("after_commit", "after_rollback", "after_soft_rollback"):
+            orm_events.listen(session, moment, self._forget)
+
+    def _forget(self, *_: object) -> None:
+        """The lock (and what was read under it) ends with the transaction or savepoint."""
+        self._head = None
+        self._edge.clear()
 
     def _locked_head(self) -> CustodyHead:
-        return self._session.execute(
-            select(CustodyHead).where(CustodyHead.id == 1).with_for_update()
-        ).scalar_one()
+        if self._head is None:
+            self._head = self._session.execute(
+                select(CustodyHead).where(CustodyHead.id == 1).with_for_update()
+            ).scalar_one()
+        return self._head
+
+    def _subtree(self, level: int, index: int) -> bytes:
+        cached = self._edge.get(level)
+        if cached is not None and cached[0] == index:
+            return cached[1]
+        return DatabaseSubtrees(self._session).subtree(level, index)
 
     def append(
         self,
@@ -72,16 +100,18 @@ class CustodyLog:
         details: Mapping[str, Any] | None = None,
         actor_name: str | None = None,
     ) -> CustodyEvent:
-        """Add one event (and its tree nodes) to the current transaction and flush it.
+        """Add one event (and its tree nodes) to the current transaction.
 
         Raises whatever the database raises; the caller's transaction then fails as a whole,
-        so no action survives without its event.
+        so no action survives without its event. The returned event is a copy of the row
+        written, not attached to the session.
         """
         head = self._locked_head()
+        size = head.size
         merged_details: dict[str, Any] = dict(details or {})
         merged_details.update(self._context.metadata())
         fields = EventFields(
-            seq=head.size,
+            seq=size,
             occurred_at=self._clock(),
             actor_id=actor.user_id if actor else None,
             actor_name=actor.username if actor else actor_name,
@@ -95,29 +125,32 @@ class CustodyLog:
             details=merged_details,
         )
         leaf = leaf_hash(fields.canonical_bytes())
-        event = CustodyEvent(
-            seq=fields.seq,
-            occurred_at=fields.occurred_at,
-            actor_id=fields.actor_id,
-            actor_name=fields.actor_name,
-            actor_role=fields.actor_role,
-            channel=fields.channel,
-            action=fields.action,
-            outcome=fields.outcome,
-            object_type=fields.object_type,
-            object_id=fields.object_id,
-            object_sha256=fields.object_sha256,
-            details_json=canonical_json(merged_details).decode("utf-8"),
-            leaf_hash=leaf,
-        )
-        self._session.add(event)
-        self._session.flush()
-        store_completed_nodes(self._session, head.size, leaf)
-        head.size += 1
-        self._session.flush()
+        row: dict[str, Any] = {
+            "seq": size,
+            "occurred_at": fields.occurred_at,
+            "actor_id": fields.actor_id,
+            "actor_name": fields.actor_name,
+            "actor_role": fields.actor_role,
+            "channel": fields.channel,
+            "action": fields.action,
+            "outcome": fields.outcome,
+            "object_type": fields.object_type,
+            "object_id": fields.object_id,
+            "object_sha256": fields.object_sha256,
+            "details_json": canonical_json(merged_details).decode("utf-8"),
+            "leaf_hash": leaf,
+        }
+        self._session.execute(insert(_EVENTS), [row])
+        nodes = completed_nodes_after_append(size, leaf, self._subtree)
+        for level, index, digest in nodes:
+            self._edge[level] = (index, digest)
+        inner = [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes if lv > 0]
+        if inner:
+            self._session.execute(insert(_NODES), inner)
+        head.size = size + 1  # written by the next flush, at the latest the commit
         if self._checkpoint_due(head):
             self.checkpoint(reason="auto", head=head)
-        return event
+        return CustodyEvent(**row)
 
     def _checkpoint_due(self, head: CustodyHead) -> bool:
         if head.size - head.last_checkpoint_size >= self._policy.every_events:

@@ -16,6 +16,7 @@ from service.access.schemas import (
     UserCreate,
     UserCreated,
     UserRead,
+    UserUpdate,
 )
 from service.access.service import CaseService, UserService
 from service.crypto.interfaces import KeyPurpose
@@ -55,6 +56,16 @@ def disable_user(username: str, caller: CallerDep) -> UserRead:
 @router.post("/users/{username}:enable")
 def enable_user(username: str, caller: CallerDep) -> UserRead:
     return caller.run(lambda s: UserService(s).set_disabled(username, False))
+
+
+@router.patch("/users/{username}")
+def update_user(username: str, body: UserUpdate, caller: CallerDep) -> UserRead:
+    return caller.run(lambda s: UserService(s).update(username, body))
+
+
+@router.post("/users/{username}:unlock")
+def unlock_user(username: str, caller: CallerDep) -> UserRead:
+    return caller.run(lambda s: UserService(s).unlock(username))
 
 
 @router.get("/cases")

@@ -43,6 +43,12 @@ class UserCreate(Strict):
     password: Annotated[str, StringConstraints(max_length=256)] | None = None
 
 
+class UserUpdate(Strict):
+    """What an administrator may change on an account: its one role."""
+
+    role: Role
+
+
 class UserRead(BaseModel):
     id: int
     username: str

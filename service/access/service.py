@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from service.access.auth import require_principal
 from service.access.models import AuthSession, Case, CaseMember, User
@@ -20,6 +20,7 @@ from service.access.schemas import (
     UserCreate,
     UserCreated,
     UserRead,
+    UserUpdate,
 )
 from service.context import Principal, Role
 from service.custody.actions import Action
@@ -30,6 +31,9 @@ from service.errors import (
     NotFoundError,
 )
 from service.runtime import Scope
+
+CASE_ROLES = frozenset({Role.OFFICER, Role.INVESTIGATOR})
+"""The roles that are assigned to cases; the others see no case content."""
 
 
 def _user_read(user: User, now: datetime) -> UserRead:
@@ -119,11 +123,7 @@ class UserService:
         now = self._scope.now()
         user.disabled = disabled
         if disabled:
-            self._session.execute(
-                update(AuthSession)
-                .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+            self._revoke_sessions(user, now)
         else:
             user.failed_logins = 0
             user.locked_until = None
@@ -134,6 +134,83 @@ class UserService:
             object_id=str(user.id),
         )
         return _user_read(user, now)
+
+    def update(self, username: str, data: UserUpdate) -> UserRead:
+        """Gives the account another role, effective at once; its open sessions end.
+
+        An administrator cannot change their own role, so some administrator always
+        remains (they cannot disable themselves either). Case assignments are dropped
+        when the new role has no case access, so a later role change cannot silently
+        bring old cases back. Raises NotFoundError for an unknown user and
+        ConflictError for the caller's own account; an unchanged role records nothing.
+        """
+        principal = require_principal(self._scope)
+        require(principal, Permission.USER_MANAGE, object_type="user")
+        user = self._get(username)
+        now = self._scope.now()
+        if user.id == principal.user_id:
+            raise ConflictError(
+                "Administrators cannot change their own role; another administrator can.",
+                errors=[FieldProblem("role", "own account")],
+            )
+        old = Role(user.role)
+        if data.role is old:
+            return _user_read(user, now)
+        removed: list[int] = []
+        if data.role not in CASE_ROLES:
+            removed = list(
+                self._session.scalars(
+                    select(CaseMember.case_id)
+                    .where(CaseMember.user_id == user.id)
+                    .order_by(CaseMember.case_id)
+                )
+            )
+            self._session.execute(delete(CaseMember).where(CaseMember.user_id == user.id))
+        user.role = data.role.value
+        self._revoke_sessions(user, now)
+        self._session.flush()
+        self._scope.custody.append(
+            Action.USER_ROLE_CHANGE,
+            actor=principal,
+            object_type="user",
+            object_id=str(user.id),
+            details={"from": old.value, "to": data.role.value, "cases_removed": removed},
+        )
+        return _user_read(user, now)
+
+    def unlock(self, username: str) -> UserRead:
+        """Clears a lock-out after failed sign-ins, and the failures counted so far.
+
+        The password is unchanged: whoever knows it may sign in at once. An account with
+        nothing to clear is left as it is and nothing is recorded. Raises NotFoundError
+        for an unknown user.
+        """
+        principal = require_principal(self._scope)
+        require(principal, Permission.USER_MANAGE, object_type="user")
+        user = self._get(username)
+        now = self._scope.now()
+        if user.failed_logins == 0 and user.locked_until is None:
+            return _user_read(user, now)
+        was_locked = user.locked_until is not None and user.locked_until > now
+        failures = user.failed_logins
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_failed_login_at = None
+        self._scope.custody.append(
+            Action.USER_UNLOCK,
+            actor=principal,
+            object_type="user",
+            object_id=str(user.id),
+            details={"was_locked": was_locked, "failed_logins": failures},
+        )
+        return _user_read(user, now)
+
+    def _revoke_sessions(self, user: User, now: datetime) -> None:
+        self._session.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
 
 
 class CaseService:
@@ -196,7 +273,7 @@ class CaseService:
             raise InvalidInputError(
                 f"No user named '{username}'.", errors=[FieldProblem("username", "unknown user")]
             )
-        if Role(user.role) not in (Role.OFFICER, Role.INVESTIGATOR):
+        if Role(user.role) not in CASE_ROLES:
             raise InvalidInputError(
                 "Only officers and investigators are assigned to cases.",
                 errors=[FieldProblem("username", f"role {user.role} has no case access")],

@@ -16,6 +16,8 @@ class Action(StrEnum):
     USER_CREATE = "user.create"
     USER_DISABLE = "user.disable"
     USER_ENABLE = "user.enable"
+    USER_ROLE_CHANGE = "user.role_change"
+    USER_UNLOCK = "user.unlock"
     CASE_CREATE = "case.create"
     CASE_ASSIGN = "case.assign"
     CASE_UNASSIGN = "case.unassign"

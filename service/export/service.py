@@ -100,6 +100,18 @@ def consent_exclusion(scope: Scope, testimony: Testimony, kind: RecipientKind) -
     return None
 
 
+def _check_age_recipient(recipient: str) -> None:
+    import pyrage  # only profiles with an age recipient need it
+
+    try:
+        pyrage.x25519.Recipient.from_str(recipient)
+    except pyrage.RecipientError:
+        raise InvalidInputError(
+            "The age recipient is not a valid age public key (its checksum does not match).",
+            errors=[FieldProblem("age_recipient", "not a valid age public key")],
+        ) from None
+
+
 @dataclass(frozen=True)
 class ExportDownload:
     filename: str
@@ -121,7 +133,9 @@ class ExportService:
     # ---- recipient profiles --------------------------------------------------------------
 
     def create_profile(self, data: RecipientProfileCreate) -> RecipientProfileRead:
-        """Raises InvalidInputError when identity is asked for a kind that may never get it."""
+        """Raises InvalidInputError when identity is asked for a kind that may never get it,
+        or when the age recipient is not a public key age can encrypt to (its checksum is
+        checked now, not when the first bag is built)."""
         principal = self.principal()
         require(principal, Permission.RECIPIENT_MANAGE, object_type="recipient_profile")
         if data.include_identity and data.kind not in IDENTITY_KINDS:
@@ -129,6 +143,8 @@ class ExportService:
                 f"Recipients of kind '{data.kind.value}' never receive witness identity.",
                 errors=[FieldProblem("include_identity", "not allowed for this kind")],
             )
+        if data.age_recipient is not None:
+            _check_age_recipient(data.age_recipient)
         if self._session.scalar(
             select(RecipientProfile.id).where(RecipientProfile.name == data.name)
         ):
@@ -167,6 +183,16 @@ class ExportService:
 
     def list_profiles(self) -> list[RecipientProfileRead]:
         require(self.principal(), Permission.RECIPIENT_READ, object_type="recipient_profile")
+        rows = self._session.scalars(select(RecipientProfile).order_by(RecipientProfile.name))
+        return [profile_read(p) for p in rows]
+
+    def managed_profiles(self) -> list[RecipientProfileRead]:
+        """The profiles as administrators manage them.
+
+        Raises AccessDeniedError (recorded) for everyone else, investigators included: they
+        read profiles (``list_profiles``) only to choose one for an export request.
+        """
+        require(self.principal(), Permission.RECIPIENT_MANAGE, object_type="recipient_profile")
         rows = self._session.scalars(select(RecipientProfile).order_by(RecipientProfile.name))
         return [profile_read(p) for p in rows]
 

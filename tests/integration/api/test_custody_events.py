@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,58 @@ def _user_enable(scene: Scene, user: dict[str, Any]) -> Expected:
     url = f"{API}/users/{user['username']}:enable"
     expect(scene.client.post(url, headers=scene.admin.headers), 200)
     return Expected(str(user["id"]))
+
+
+def _member_of_a_case(scene: Scene) -> tuple[dict[str, Any], dict[str, Any]]:
+    user, case = scene.new_user(Role.INVESTIGATOR), scene.new_case()
+    scene.deployment.assign(case["code"], user["username"])
+    return user, case
+
+
+def _user_role_change(scene: Scene, prepared: tuple[dict[str, Any], dict[str, Any]]) -> Expected:
+    user, case = prepared
+    url = f"{API}/users/{user['username']}"
+    body = expect(
+        scene.client.patch(url, json={"role": "auditor"}, headers=scene.admin.headers), 200
+    )
+    assert body["role"] == "auditor"
+    details = {"from": "investigator", "to": "auditor", "cases_removed": [case["id"]]}
+    return Expected(str(user["id"]), details)
+
+
+class _ForwardClock:
+    """The real clock plus an offset that only grows, so time never runs backwards."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock, self.offset = clock, timedelta()
+
+    def __call__(self) -> datetime:
+        return self.clock() + self.offset
+
+
+def _locked_out_user(scene: Scene) -> dict[str, Any]:
+    """A user locked out by failed sign-ins, each after the slow-down before it has passed."""
+    user = scene.new_user()
+    deployment = scene.deployment
+    clock = _ForwardClock(deployment.runtime.clock)
+    deployment.runtime.clock = clock
+    wrong = canary("wrong-password")
+    scene.canaries.append(wrong)
+    for _ in range(deployment.settings.login_lock_after):
+        clock.offset += timedelta(seconds=65)  # longer than any slow-down before the lock
+        login = {"username": user["username"], "password": wrong}
+        expect(scene.client.post(f"{API}/auth/login", json=login), 401)
+    locked = scene.client.post(f"{API}/auth/login", json=login)
+    assert locked.status_code == 429, locked.text
+    return user
+
+
+def _user_unlock(scene: Scene, user: dict[str, Any]) -> Expected:
+    url = f"{API}/users/{user['username']}:unlock"
+    body = expect(scene.client.post(url, headers=scene.admin.headers), 200)
+    assert body["locked"] is False
+    failures = scene.deployment.settings.login_lock_after
+    return Expected(str(user["id"]), {"was_locked": True, "failed_logins": failures})
 
 
 def _case_create(scene: Scene, _: Any) -> Expected:
@@ -657,6 +710,11 @@ ROWS = [
         "admin", "user", False, prepare=lambda s: s.new_user()),
     Row("user enable", "user.enable", _user_enable, ("user.enable",),
         "admin", "user", False, prepare=_disabled_user),
+    Row("user role change (leaves the cases the new role cannot see)", "user.role_change",
+        _user_role_change, ("user.role_change",), "admin", "user", False,
+        prepare=_member_of_a_case),
+    Row("user unlock (after a lock-out by failed sign-ins)", "user.unlock", _user_unlock,
+        ("user.unlock",), "admin", "user", False, prepare=_locked_out_user),
     Row("case create", "case.create", _case_create, ("case.create",),
         "admin", "case", False),
     Row("case assign", "case.assign", _case_assign, ("case.assign",),

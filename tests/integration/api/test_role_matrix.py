@@ -174,8 +174,8 @@ def _row(name: str, method: str, route: str, call: Call, *statuses: int) -> tupl
     return name, Operation(name, method, route, call, dict(zip(CALLERS, statuses, strict=True)))
 
 
-# Operations run in this order, so the admin can disable, then re-enable; assign, then remove;
-# and every caller signs out last.
+# Operations run in this order, so the admin can disable, then re-enable; make the bystander an
+# officer (still assignable), unlock them; assign, then remove; and every caller signs out last.
 # fmt: off
 #            name                    method  route
 #            call                                                             expected status:
@@ -275,6 +275,12 @@ MATRIX: dict[str, Operation] = dict([
          403, 403, 403, 403, 403, 200, 401, 401),
     _row("enable user", "POST", "/api/v1/users/{username}:enable",
          _post(lambda w: f"{API}/users/{w.bystander}:enable"),
+         403, 403, 403, 403, 403, 200, 401, 401),
+    _row("change user role", "PATCH", "/api/v1/users/{username}",
+         _patch(lambda w: f"{API}/users/{w.bystander}", lambda w: {"role": "officer"}),
+         403, 403, 403, 403, 403, 200, 401, 401),
+    _row("unlock user", "POST", "/api/v1/users/{username}:unlock",
+         _post(lambda w: f"{API}/users/{w.bystander}:unlock"),
          403, 403, 403, 403, 403, 200, 401, 401),
     _row("create case", "POST", "/api/v1/cases",
          _post(lambda w: f"{API}/cases", lambda w: {"code": unique("NEW-"), "title": "New"}),

@@ -3,14 +3,16 @@
 The rules: one answer for every kind of bad sign-in, so usernames cannot be enumerated; a
 slow-down after a few failures and a lock after more, which an administrator can clear;
 tokens that expire, time out when idle, end at sign-out and all at once when the account is
-disabled, and that are stored only as a keyed hash. Time is controlled through
-``Runtime.clock``, which every service reads.
+disabled or given another role, and that are stored only as a keyed hash. A role change
+also takes the account out of the cases its new role cannot see, for good. Time is
+controlled through ``Runtime.clock``, which every service reads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -251,6 +253,47 @@ def test_an_administrator_enabling_the_account_clears_the_lock(deployment: Deplo
     assert sign_in(deployment, account.username, account.password).status_code == 200
 
 
+def test_an_administrator_unlocking_a_locked_out_account_lets_the_right_password_in_at_once(
+    deployment: Deployment,
+) -> None:
+    clock = controlled_clock(deployment)
+    account = deployment.user(Role.INVESTIGATOR)
+    _fail_until_locked(deployment, clock, account)
+    assert sign_in(deployment, account.username, account.password).status_code == 429
+    admin = as_admin(deployment)
+    before = len(deployment.custody_events())
+
+    response = deployment.client.post(f"/api/v1/users/{account.username}:unlock", headers=admin)
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["locked"], response.json()["disabled"]) == (False, False)
+    events = deployment.custody_events()[before:]
+    assert [(e["action"], e["actor"], e["outcome"]) for e in events] == [
+        ("user.unlock", deployment.admin.username, "ok")
+    ]
+    failures = deployment.settings.login_lock_after
+    details = json.loads(events[0]["details"])
+    assert (details["was_locked"], details["failed_logins"]) == (True, failures)
+    assert sign_in(deployment, account.username, account.password).status_code == 200
+    # The counters start again from zero: one more mistake is an ordinary 401, not a lock.
+    assert_problem(sign_in(deployment, account.username, "not-the-password"), 401)
+
+
+def test_unlocking_an_account_with_nothing_to_clear_records_nothing(
+    deployment: Deployment,
+) -> None:
+    account = deployment.user(Role.OFFICER)
+    before = len(deployment.custody_events())
+
+    response = deployment.client.post(
+        f"/api/v1/users/{account.username}:unlock", headers=deployment.admin.headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert deployment.custody_events()[before:] == []
+    assert probe(deployment, account.token) == 200  # unlocking ends no session
+
+
 # ---- token lifetime ------------------------------------------------------------------------
 
 
@@ -337,6 +380,160 @@ def test_tokens_are_stored_only_as_a_keyed_hash(deployment: Deployment) -> None:
     assert not [v for v in stored if token in v]
     assert not [v for v in stored if hashlib.sha256(token.encode()).hexdigest() in v]
     assert probe(deployment, token) == 200
+
+
+# ---- role changes by an administrator --------------------------------------------------------
+
+
+def change_role(deployment: Deployment, username: str, role: str, **kw: Any) -> httpx2.Response:
+    headers = kw.get("headers", deployment.admin.headers)
+    return deployment.client.patch(
+        f"/api/v1/users/{username}", json={"role": role}, headers=headers
+    )
+
+
+def members(deployment: Deployment, code: str) -> list[str]:
+    cases = deployment.client.get("/api/v1/cases", headers=deployment.admin.headers).json()
+    found: list[str] = next(c["members"] for c in cases if c["code"] == code)
+    return found
+
+
+def test_a_role_change_ends_every_session_of_the_user_at_once(deployment: Deployment) -> None:
+    account = deployment.user(Role.OFFICER)
+    first = account.token
+    second = deployment.login(account).token
+    bystander = deployment.user(Role.OFFICER)
+
+    response = change_role(deployment, account.username, "investigator")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["role"] == "investigator"
+    assert (probe(deployment, first), probe(deployment, second)) == (401, 401)
+    assert probe(deployment, bystander.token) == 200
+    again = sign_in(deployment, account.username, account.password)
+    assert (again.status_code, again.json()["role"]) == (200, "investigator")
+
+
+def test_an_officer_made_auditor_leaves_their_cases_and_changing_back_does_not_restore_them(
+    deployment: Deployment,
+) -> None:
+    case, other = deployment.case(), deployment.case()
+    officer = deployment.user(Role.OFFICER, cases=(case, other))
+    colleague = deployment.user(Role.OFFICER, cases=(case,))
+
+    assert change_role(deployment, officer.username, "auditor").status_code == 200
+
+    assert members(deployment, case) == [colleague.username]
+    assert members(deployment, other) == []
+    changed = deployment.custody_events()[-1]
+    assert (changed["action"], changed["actor"]) == ("user.role_change", "admin")
+    details = json.loads(changed["details"])
+    assert (details["from"], details["to"], len(details["cases_removed"])) == (
+        "officer",
+        "auditor",
+        2,
+    )
+
+    assert change_role(deployment, officer.username, "officer").status_code == 200
+
+    assert officer.username not in members(deployment, case)
+    deployment.login(officer)
+    own = deployment.client.get("/api/v1/cases", headers=officer.headers)
+    assert (own.status_code, own.json()) == (200, [])
+    back = json.loads(deployment.custody_events()[-2]["details"])  # before the sign-in
+    assert (back["from"], back["to"], back["cases_removed"]) == ("auditor", "officer", [])
+
+
+def test_an_investigator_made_officer_keeps_their_cases(deployment: Deployment) -> None:
+    case = deployment.case()
+    investigator = deployment.user(Role.INVESTIGATOR, cases=(case,))
+
+    assert change_role(deployment, investigator.username, "officer").status_code == 200
+
+    assert members(deployment, case) == [investigator.username]
+
+
+def test_an_administrator_cannot_change_their_own_role_and_nothing_is_recorded(
+    deployment: Deployment,
+) -> None:
+    before = len(deployment.custody_events())
+
+    response = change_role(deployment, deployment.admin.username, "auditor")
+
+    body = assert_problem(response, 409)
+    assert [e["field"] for e in body["errors"]] == ["role"]
+    assert deployment.custody_events()[before:] == []
+    assert probe(deployment, deployment.admin.token) == 200
+    users = deployment.client.get("/api/v1/users", headers=deployment.admin.headers).json()
+    assert {u["username"]: u["role"] for u in users}[deployment.admin.username] == "admin"
+
+
+def test_another_administrator_may_change_an_administrators_role(deployment: Deployment) -> None:
+    second = deployment.user(Role.ADMIN)
+
+    response = change_role(deployment, deployment.admin.username, "auditor", headers=second.headers)
+
+    assert response.status_code == 200, response.text
+    assert probe(deployment, deployment.admin.token) == 401
+
+
+def test_setting_the_role_a_user_already_has_records_nothing_and_keeps_their_sessions(
+    deployment: Deployment,
+) -> None:
+    case = deployment.case()
+    officer = deployment.user(Role.OFFICER, cases=(case,))
+    before = len(deployment.custody_events())
+
+    response = change_role(deployment, officer.username, "officer")
+
+    assert response.status_code == 200, response.text
+    assert deployment.custody_events()[before:] == []
+    assert probe(deployment, officer.token) == 200
+    assert members(deployment, case) == [officer.username]
+
+
+def test_an_unknown_user_or_role_is_refused_and_nothing_is_recorded(
+    deployment: Deployment,
+) -> None:
+    account = deployment.user(Role.OFFICER)
+    before = len(deployment.custody_events())
+
+    assert_problem(change_role(deployment, "nobody.by.that.name", "auditor"), 404)
+    unlock = deployment.client.post(
+        "/api/v1/users/nobody.by.that.name:unlock", headers=deployment.admin.headers
+    )
+    assert_problem(unlock, 404)
+    assert_problem(change_role(deployment, account.username, "superuser"), 422)
+    extra = deployment.client.patch(
+        f"/api/v1/users/{account.username}",
+        json={"role": "auditor", "disabled": False},
+        headers=deployment.admin.headers,
+    )
+    assert_problem(extra, 422)
+
+    assert deployment.custody_events()[before:] == []
+    assert probe(deployment, account.token) == 200
+
+
+def test_only_administrators_may_change_roles_or_unlock(deployment: Deployment) -> None:
+    target = deployment.user(Role.OFFICER)
+
+    for role in (Role.OFFICER, Role.INVESTIGATOR, Role.AUDITOR):
+        caller = deployment.user(role)
+        before = len(deployment.custody_events())
+        changed = change_role(deployment, target.username, "admin", headers=caller.headers)
+        unlocked = deployment.client.post(
+            f"/api/v1/users/{target.username}:unlock", headers=caller.headers
+        )
+
+        assert_problem(changed, 403)
+        assert_problem(unlocked, 403)
+        refused = deployment.custody_events()[before:]
+        assert [(e["action"], e["actor"]) for e in refused] == [
+            ("access.denied", caller.username)
+        ] * 2
+    assert probe(deployment, target.token) == 200
+    assert sign_in(deployment, target.username, target.password).json()["role"] == "officer"
 
 
 # ---- password rules ------------------------------------------------------------------------

@@ -173,6 +173,41 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
 
 
+_EVENT_BATCH = 500
+
+
+def _event_lines(session: Session, leaves: list[tuple[int, bytes]]) -> list[bytes]:
+    """``custody/events.jsonl``: the events' canonical bytes, read in batches by seq."""
+    out: list[bytes] = []
+    for start in range(0, len(leaves), _EVENT_BATCH):
+        seqs = [seq for seq, _ in leaves[start : start + _EVENT_BATCH]]
+        # The session's identity map holds clean objects weakly: each batch is freed
+        # once its lines are written.
+        for event in session.scalars(
+            select(CustodyEvent).where(CustodyEvent.seq.in_(seqs)).order_by(CustodyEvent.seq)
+        ):
+            out.append(event_fields(event).canonical_bytes() + b"\n")
+    return out
+
+
+def _proofs_json(tree_size: int, root_hash: str, entries: Iterable[dict[str, Any]]) -> list[bytes]:
+    """The bytes ``_json_bytes`` gives for the inclusion-proofs document, one entry at a time.
+
+    Building the whole document as Python lists and strings first took more memory than
+    the bag's other work together for a few thousand events.
+    """
+    out = [b'{\n  "proofs": [']
+    for entry in entries:
+        text = json.dumps(entry, ensure_ascii=False, indent=2, sort_keys=True)
+        out.append(
+            (b",\n    " if len(out) > 1 else b"\n    ") + text.replace("\n", "\n    ").encode()
+        )
+    out.append(b"]" if len(out) == 1 else b"\n  ]")
+    tail = json.dumps({"root_hash": root_hash, "tree_size": tree_size}, indent=2, sort_keys=True)
+    out.append(b",\n" + tail[2:].encode() + b"\n")
+    return out
+
+
 class _Packager:
     """Writes one export's payload and custody tag files through a ``BagWriter``."""
 
@@ -284,34 +319,44 @@ class _Packager:
                 for kind, ids in self.objects.items()
             )
         )
-        events = list(
-            session.scalars(select(CustodyEvent).where(wanted).order_by(CustodyEvent.seq))
-        )
+        # Only (seq, leaf hash) pairs stay in memory; the events themselves are read in
+        # batches, so the build does not hold thousands of ORM objects at once.
+        leaves = [
+            (seq, bytes(leaf))
+            for seq, leaf in session.execute(
+                select(CustodyEvent.seq, CustodyEvent.leaf_hash)
+                .where(wanted)
+                .order_by(CustodyEvent.seq)
+            )
+        ]
         checkpoint = self.scope.custody.checkpoint(reason="export")
         size = self.checkpoint_size = checkpoint.tree_size
         before = previous or checkpoint
         asked = _WantedNodes()
-        for e in events:
-            inclusion_proof(e.seq, size, asked)
+        for seq, _ in leaves:
+            inclusion_proof(seq, size, asked)
         root(before.tree_size, asked)
         consistency_proof(before.tree_size, size, asked)
         store = _ProofNodes(session)
         store.prefetch(asked.wanted)
-        lines = b"".join(event_fields(e).canonical_bytes() + b"\n" for e in events)
-        yield from writer.add_bytes("custody/events.jsonl", lines)
-        proofs = {
-            "tree_size": size,
-            "root_hash": checkpoint.root_hash.hex(),
-            "proofs": [
+        del asked
+        lines = _event_lines(session, leaves)
+        yield from writer.add_stream("custody/events.jsonl", sum(map(len, lines)), lines)
+        del lines
+        proofs = _proofs_json(
+            size,
+            checkpoint.root_hash.hex(),
+            (
                 {
-                    "seq": e.seq,
-                    "leaf_hash": e.leaf_hash.hex(),
-                    "proof": [p.hex() for p in inclusion_proof(e.seq, size, store)],
+                    "seq": seq,
+                    "leaf_hash": leaf.hex(),
+                    "proof": [p.hex() for p in inclusion_proof(seq, size, store)],
                 }
-                for e in events
-            ],
-        }
-        yield from writer.add_bytes("custody/inclusion-proofs.json", _json_bytes(proofs))
+                for seq, leaf in leaves
+            ),
+        )
+        yield from writer.add_stream("custody/inclusion-proofs.json", sum(map(len, proofs)), proofs)
+        del proofs
         yield from writer.add_bytes("custody/checkpoint.txt", checkpoint.signed_note.encode())
         yield from writer.add_bytes("custody/previous-checkpoint.txt", before.signed_note.encode())
         consistency = {

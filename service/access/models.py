@@ -23,6 +23,8 @@ class User(Base):
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[Timestamp]
+    # The web interface's language this user chose ("ko", "en"); None until they choose.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class LoginThrottle(Base):

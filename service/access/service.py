@@ -25,6 +25,7 @@ from service.access.schemas import (
 from service.context import Principal, Role
 from service.custody.actions import Action
 from service.errors import (
+    AuthenticationError,
     ConflictError,
     FieldProblem,
     InvalidInputError,
@@ -34,6 +35,20 @@ from service.runtime import Scope
 
 CASE_ROLES = frozenset({Role.OFFICER, Role.INVESTIGATOR})
 """The roles that are assigned to cases; the others see no case content."""
+
+LANGUAGES = ("ko", "en")
+"""The interface languages a user may choose (the web interface ships a catalogue for each)."""
+
+
+def supported_language(language: str) -> str:
+    """The language code as stored; raises InvalidInputError for one Custodia does not offer."""
+    code = language.strip().lower()
+    if code not in LANGUAGES:
+        raise InvalidInputError(
+            "Choose one of the offered languages: " + ", ".join(LANGUAGES) + ".",
+            errors=[FieldProblem("language", "not an offered language")],
+        )
+    return code
 
 
 def _user_read(user: User, now: datetime) -> UserRead:
@@ -204,6 +219,32 @@ class UserService:
             details={"was_locked": was_locked, "failed_logins": failures},
         )
         return _user_read(user, now)
+
+    def set_own_language(self, language: str) -> str:
+        """Stores the caller's interface language on their own account; returns the code.
+
+        Any signed-in role may do it, and only for their own account. It is not a custody
+        event: a display preference reveals and changes no testimony, identity, coding or
+        permission, so it is neither an access to the record nor a change to it, and events
+        for it would only add noise to the log a court has to read. Raises
+        AuthenticationError without a principal and InvalidInputError (nothing stored) for
+        a language that is not offered.
+        """
+        principal = require_principal(self._scope)
+        code = supported_language(language)
+        self._own_account(principal).language = code
+        self._session.flush()
+        return code
+
+    def own_language(self) -> str | None:
+        """The caller's stored interface language, or None if they have not chosen one."""
+        return self._own_account(require_principal(self._scope)).language
+
+    def _own_account(self, principal: Principal) -> User:
+        user = self._session.get(User, principal.user_id)
+        if user is None:
+            raise AuthenticationError("The account no longer exists. Sign in again.")
+        return user
 
     def _revoke_sessions(self, user: User, now: datetime) -> None:
         self._session.execute(

@@ -24,8 +24,11 @@ def translations(language: str) -> NullTranslations:
     return Translations.load(str(LOCALES_DIR), [language])
 
 
-def choose_language(request: Request) -> str:
-    """The user's choice (cookie), else the browser's preference, else Korean."""
+def choose_language(request: Request, stored: str | None = None) -> str:
+    """The signed-in user's stored choice, else this browser's (cookie), else its
+    Accept-Language preference, else Korean."""
+    if stored in LANGUAGES:
+        return stored
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen

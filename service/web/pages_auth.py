@@ -9,10 +9,10 @@ from starlette.responses import Response
 
 from service.access.auth import AuthService
 from service.access.schemas import LoginResult
+from service.access.service import UserService, supported_language
 from service.errors import AuthenticationError, LoginThrottledError
 from service.runtime import Scope
 from service.web import security
-from service.web.i18n import LANGUAGES
 from service.web.render import FormDep, SignedInDep, SignedInFormDep, WebDep, WebRoute
 
 router = APIRouter(route_class=WebRoute)
@@ -70,9 +70,15 @@ def signout_everywhere(web: SignedInFormDep) -> Response:
 
 @router.post("/language")
 def switch_language(web: FormDep, language: Field = "", next: Field = "") -> Response:
+    """Signed in, the choice is stored on the account and follows the user to any browser.
+
+    The cookie is set either way, so this browser keeps the language after sign-out. A
+    language that is not offered is refused (InvalidInputError) and nothing is stored.
+    """
+    if web.principal is None:
+        code = supported_language(language)
+    else:
+        code = web.run(lambda s: UserService(s).set_own_language(language))
     response = web.redirect(security.safe_next(next))
-    if language in LANGUAGES:
-        security.set_cookie(
-            web.request, response, security.LANGUAGE_COOKIE, language, max_age=365 * 86400
-        )
+    security.set_cookie(web.request, response, security.LANGUAGE_COOKIE, code, max_age=365 * 86400)
     return response

@@ -48,7 +48,7 @@ locales: $(VENV)/.dev-installed
 
 ## Screenshots of the main web pages (docs/screenshots), taken by the browser test.
 screenshots: $(VENV)/.dev-installed
-	CUSTODIA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/web/test_browser_e2e.py -q
+	CUSTODIA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/e2e/test_browser_e2e.py -q
 
 clean-venv:
 	rm -rf $(VENV)

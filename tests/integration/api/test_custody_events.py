@@ -804,11 +804,11 @@ NOT_IN_THIS_TABLE = {
     "test_reimport.py (the import, and each refusal with its reason)",
     "testimony.imported_from_bag": "one per testimony of an imported bag, with its original "
     "ids: tests/integration/export/test_reimport.py",
-    "draft.create": "interview drafts are web pages only: tests/web/test_web_drafts.py",
-    "draft.read": "resuming a draft (web only): tests/web/test_web_drafts.py",
-    "draft.discard": "tests/web/test_web_drafts.py (the row and its shred secret are gone)",
-    "draft.submit": "tests/web/test_web_drafts.py (names the testimony it became)",
-    "draft.expire": "on access and 'custodia drafts purge-expired': tests/web/test_web_drafts.py",
+    "draft.create": "interview drafts are web pages only: tests/integration/web/test_web_drafts.py",
+    "draft.read": "resuming a draft (web only): tests/integration/web/test_web_drafts.py",
+    "draft.discard": "tests/integration/web/test_web_drafts.py (the row and its shred secret are gone)",
+    "draft.submit": "tests/integration/web/test_web_drafts.py (names the testimony it became)",
+    "draft.expire": "on access and 'custodia drafts purge-expired': tests/integration/web/test_web_drafts.py",
 }
 
 

@@ -6,7 +6,7 @@ import re
 
 from service.context import Role
 from tests.factories import Deployment, interview_record
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 
 def test_two_investigators_request_approve_build_and_download(

@@ -6,7 +6,7 @@ import re
 
 from service.context import Role
 from tests.factories import Deployment, first_category
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 NARRATIVE = "2017년 겨울 전거리 교화소에서 강제 노동을 했습니다. 매일 새벽까지 일했습니다."
 

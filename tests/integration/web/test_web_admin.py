@@ -18,7 +18,7 @@ import pyrage
 from service.context import Role
 from service.db.base import utcnow
 from tests.factories import Account, Deployment
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 USERS = "/web/admin/users"
 PROFILES = "/web/admin/profiles"

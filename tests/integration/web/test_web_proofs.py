@@ -9,7 +9,7 @@ from sqlalchemy import update
 from service.context import Role
 from service.custody.models import CustodyEvent
 from tests.factories import Deployment, interview_record
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 
 def _checkpoint(browser: Browser) -> int:

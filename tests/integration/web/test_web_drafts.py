@@ -15,7 +15,7 @@ from service.crypto.interfaces import ShredId
 from service.drafts.models import InterviewDraft
 from service.runtime import Scope
 from tests.factories import Account, Deployment
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 NARRATIVE = "2019년 봄 회령 보위부 구류장에서 조사를 받았습니다."
 LEGAL_NAME = "박순희"

@@ -6,7 +6,7 @@ import secrets
 
 from service.context import Role
 from tests.factories import Deployment
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 
 def test_web_entry_and_upload_leave_no_plaintext_under_the_data_directory(

@@ -18,7 +18,7 @@ from service.context import Role
 from service.runtime import Scope
 from service.web.i18n import LANGUAGES
 from tests.factories import Account, Deployment
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 HOME = "/web/"
 SIGNIN = "/web/signin"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.context import Role
 from tests.factories import Account, Deployment, interview_record
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 CORRECTED = "2018년 봄, 회령 집결소에서 조사를 받았습니다. (정정: 2017년이 아니라 2018년)"
 

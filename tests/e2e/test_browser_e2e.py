@@ -370,7 +370,7 @@ def test_an_interview_draft_is_autosaved_survives_a_reload_and_resumes(
     # The form autosaves about ten seconds after the last change, and says so.
     expect(page.get_by_role("status")).to_contain_text("초안 저장됨", timeout=30_000)
     assert "/web/interviews/new?draft=" in page.url
-    _shot(page, "13-officer-draft-saved")
+    _shot(page, "16-officer-draft-saved")
 
     page.reload()  # as after a dropped connection: the text comes back from the server
     expect(page.get_by_label("원어 진술")).to_have_value(draft_text)
@@ -388,4 +388,138 @@ def test_an_interview_draft_is_autosaved_survives_a_reload_and_resumes(
     page.locator("tbody tr").filter(has_text="무산 면담").get_by_role("button", name="폐기").click()
     page.wait_for_url("**/web/drafts")
     assert page.locator("tbody tr").filter(has_text="무산 면담").count() == 0
+    page.context.close()
+
+
+def test_an_administrator_does_the_whole_job_in_korean(browser: object, server: Server) -> None:
+    """Users, roles, a case and its officer, a recipient profile, a key rotation, in Korean."""
+    from playwright.sync_api import expect
+
+    # An administrator of its own: the first test stores English on the "admin" account.
+    server.passwords["han.admin"] = secrets.token_urlsafe(18)
+    second_admin = server.api.post(
+        "/api/v1/users",
+        json={
+            "username": "han.admin",
+            "display_name": "한 관리자",
+            "role": "admin",
+            "password": server.passwords["han.admin"],
+        },
+    )
+    assert second_admin.status_code == 201, second_admin.text
+    page = _sign_in(browser, server, "han.admin")
+    nav = page.get_by_role("navigation", name="주 메뉴")
+    users = page.locator("tbody tr")
+
+    nav.get_by_role("link", name="사용자", exact=True).click()
+    expect(page.get_by_role("heading", name="사용자", exact=True)).to_be_visible()
+    new_user = page.locator("form").filter(has=page.get_by_role("button", name="사용자 만들기"))
+    for username, name in (("jung.officer", "정 기록관"), ("seo.staff", "서 기록관")):
+        new_user.get_by_label("사용자 이름").fill(username)
+        new_user.get_by_label("이름", exact=True).fill(name)
+        new_user.get_by_label("역할").select_option("officer")
+        new_user.get_by_role("button", name="사용자 만들기").click()
+        created = page.get_by_role("status")
+        expect(created).to_contain_text(f"사용자 {username}을(를) 만들었습니다. 일회용 비밀번호")
+        server.passwords[username] = created.locator("strong").inner_text()
+        assert len(server.passwords[username]) >= 12
+        row = users.filter(has_text=username)
+        expect(row).to_contain_text(name)
+        expect(row.get_by_label("역할", exact=True)).to_have_value("officer")
+        expect(row.locator("td").nth(3)).to_have_text("활성")
+
+    nav.get_by_role("link", name="사건", exact=True).click()
+    page.get_by_label("코드").fill("CASE-ADMIN-E2E")
+    page.get_by_label("제목").fill("회령 보위부 구류장")
+    page.get_by_role("button", name="사건 만들기").click()
+    case = page.locator("tbody tr").filter(has_text="CASE-ADMIN-E2E")
+    expect(case).to_contain_text("회령 보위부 구류장")
+    for username in ("jung.officer", "seo.staff"):
+        case.get_by_label("사용자 이름").fill(username)
+        case.get_by_role("button", name="배정").click()
+        expect(
+            case.get_by_role("button", name=f"CASE-ADMIN-E2E에서 {username} 제외")
+        ).to_be_visible()
+    # An auditor cannot be assigned to a case, and the page says why.
+    case.get_by_label("사용자 이름").fill("lee.auditor")
+    case.get_by_role("button", name="배정").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "사건에는 등록된 기록관과 조사관만 배정할 수 있습니다."
+    )
+    expect(case).not_to_contain_text("lee.auditor")
+
+    # A role change is confirmed first, and the confirmation says what it will do.
+    nav.get_by_role("link", name="사용자", exact=True).click()
+    users.filter(has_text="seo.staff").get_by_label("역할", exact=True).select_option("auditor")
+    page.get_by_role("button", name="seo.staff 계정의 역할 변경…").click()
+    expect(
+        page.get_by_role("heading", name="seo.staff 계정의 역할을 바꾸시겠습니까?")
+    ).to_be_visible()
+    main = page.locator("main")
+    expect(main).to_contain_text("기록관 역할에서 감사자 역할로 바뀝니다.")
+    expect(main).to_contain_text("새 역할로는 볼 수 없는 다음 사건에서 빠집니다: CASE-ADMIN-E2E.")
+    page.get_by_role("button", name="예, 역할을 바꿉니다").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "seo.staff 계정은 이제 감사자 역할입니다. 열려 있던 세션은 모두 종료되었습니다."
+    )
+    expect(users.filter(has_text="seo.staff").get_by_label("역할", exact=True)).to_have_value(
+        "auditor"
+    )
+    _shot(page, "13-admin-users")
+    nav.get_by_role("link", name="사건", exact=True).click()
+    expect(case).to_contain_text("jung.officer")
+    expect(case).not_to_contain_text("seo.staff")
+
+    nav.get_by_role("link", name="수신처 프로필").click()
+    page.get_by_label("이름", exact=True).fill("coi-dprk-2026")
+    page.get_by_label("종류").select_option("un_mechanisms")
+    page.get_by_label("원어 진술").check()
+    page.get_by_label("코딩된 사건").check()
+    page.get_by_role("button", name="프로필 만들기").click()
+    expect(page.get_by_role("status")).to_have_text("수신처 프로필을 만들었습니다: coi-dprk-2026")
+    profile = page.locator("tbody tr").filter(has_text="coi-dprk-2026")
+    expect(profile.locator("td").nth(1)).to_have_text("유엔 메커니즘")
+    expect(profile.locator("td").nth(3)).to_have_text("코딩된 사건, 원어 진술")
+    expect(profile.locator("td").nth(4)).to_have_text("아니요")
+    _shot(page, "14-admin-profiles")
+
+    nav.get_by_role("link", name="키", exact=True).click()
+    expect(page.get_by_role("heading", name="키 상태")).to_be_visible()
+    content_keys = page.locator("tbody tr").filter(has_text="증언 내용과 첨부 파일")
+    expect(content_keys).to_have_count(1)
+    expect(content_keys.locator("td").nth(1)).to_have_text("1")
+    expect(page.locator("main")).to_contain_text("CUSTODIA_CHECKPOINT_PUBLISH_DIRS")
+    page.get_by_role("button", name="교체: 증언 내용과 첨부 파일…").click()
+    expect(
+        page.get_by_role("heading", name="키를 교체하시겠습니까? (증언 내용과 첨부 파일)")
+    ).to_be_visible()
+    expect(page.locator("main")).to_contain_text(
+        "새 키 암호화 키(버전 2)를 만들어 유효한 키로 씁니다."
+    )
+    page.get_by_role("link", name="취소").click()
+    expect(content_keys).to_have_count(1)  # cancelling rotated nothing
+    page.get_by_role("button", name="교체: 증언 내용과 첨부 파일…").click()
+    page.get_by_role("button", name="예, 지금 교체합니다").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "증언 내용과 첨부 파일 키가 이제 버전 2입니다. 이 용도의 모든 데이터 키를 다시 감쌌습니다."
+    )
+    expect(content_keys).to_have_count(2)
+    expect(
+        content_keys.filter(has=page.locator("td.num", has_text="2")).locator("td").nth(3)
+    ).to_have_text("예")
+    expect(
+        content_keys.filter(has=page.locator("td.num", has_text="1")).locator("td").nth(3)
+    ).to_have_text("아니요")
+    _shot(page, "15-admin-keys")
+    page.context.close()
+
+    # The new officer signs in with the one-time password, sees the assigned case, and is
+    # refused the administrator's pages.
+    page = _sign_in(browser, server, "jung.officer")
+    page.get_by_role("navigation", name="주 메뉴").get_by_role("link", name="내 사건").click()
+    expect(page.get_by_role("link", name="CASE-ADMIN-E2E")).to_be_visible()
+    refused = page.goto("/web/admin/users")
+    assert refused is not None and refused.status == 403
+    expect(page.get_by_role("heading", name="허용되지 않습니다")).to_be_visible()
+    assert "seo.staff" not in page.content()
     page.context.close()

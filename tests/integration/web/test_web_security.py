@@ -6,7 +6,7 @@ from pathlib import Path
 
 from service.context import Role
 from tests.factories import Account, Deployment, interview_record
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 CONTENT_PAGES = ("/web/", "/web/cases", "/web/search", "/web/statistics")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.context import Role
 from tests.factories import Deployment, interview_record
-from tests.web.conftest import Browser
+from tests.integration.web.conftest import Browser
 
 
 def _consent_change(browser: Browser, testimony_id: str, **fields: str) -> int:

@@ -57,3 +57,34 @@ DYNAMIC_MESSAGES = (
     N_("File type not accepted"),
     N_("Stored data failed an integrity check"),
 )
+
+
+ERROR_EXPLANATIONS = {
+    "The request is not valid": N_(
+        "Some of what was sent could not be accepted. Check the form and try again."
+    ),
+    "Not found": N_("The page or record does not exist, or you are not allowed to see it."),
+    "Conflicts with the current state": N_(
+        "This cannot be done in the record's current state. Reload the page to see it as it is now."
+    ),
+    "Too many failed sign-in attempts": N_("Too many failed sign-ins: wait before trying again."),
+    "Not permitted": N_("Your role or your case assignments do not allow this."),
+    "The witness's consent does not cover this use": N_(
+        "The witness's consent does not cover this use, or it was withdrawn."
+    ),
+    "The record was crypto-shredded": N_(
+        "This record was destroyed by crypto-shredding: only its tombstone and its custody "
+        "history remain."
+    ),
+    "Upload too large": N_("The file is larger than this server accepts."),
+    "File type not accepted": N_("Files of this type are not accepted."),
+    "Stored data failed an integrity check": N_(
+        "Stored data did not match its recorded hash, so nothing was shown. The failure was "
+        "recorded for the auditors."
+    ),
+}
+"""What each refusal means, in the page's language.
+
+The domain's own detail (which names the role, the field or the state) is English; pages in
+another language show this explanation first and the detail after it, marked as English.
+"""

@@ -27,6 +27,7 @@ from service.errors import AuthenticationError, DomainError
 from service.runtime import Runtime, Scope
 from service.web import security
 from service.web.i18n import LANGUAGES, choose_language, translations
+from service.web.messages import ERROR_EXPLANATIONS
 
 T = TypeVar("T")
 log = logging.getLogger("custodia.web")
@@ -174,8 +175,14 @@ SignedInFormDep = Annotated[Web, Depends(signed_in_form)]
 
 def _error_page(request: Request, status: int, title: str, detail: str | None) -> HTMLResponse:
     web = load_web(request)
+    explanation = ERROR_EXPLANATIONS.get(title)
     return web.page(
-        "error.html", status=status, title=web.gettext(title), detail=detail, status_code=status
+        "error.html",
+        status=status,
+        title=web.gettext(title),
+        explanation=web.gettext(explanation) if explanation else None,
+        detail=detail,
+        status_code=status,
     )
 
 

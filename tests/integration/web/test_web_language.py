@@ -199,3 +199,22 @@ def test_without_a_stored_choice_or_cookie_the_browser_preference_then_korean_de
     plain = new_browser(web_deployment, browsers, "")
     plain.sign_in(officer)
     assert language_of(plain.get(HOME).text) == "ko"
+
+
+def test_a_refusal_is_explained_in_the_pages_language_with_the_english_detail_marked(
+    web_deployment: Deployment, browsers: list[Browser]
+) -> None:
+    auditor = web_deployment.user(Role.AUDITOR)
+    korean = new_browser(web_deployment, browsers, "ko")
+    korean.sign_in(auditor)
+    refused = korean.get("/web/admin/users")
+    assert refused.status_code == 403 and language_of(refused.text) == "ko"
+    assert "역할이나 배정된 사건으로는 이 작업을 할 수 없습니다." in refused.text
+    assert '세부 내용(영어): <span lang="en">The auditor role may not' in refused.text
+
+    english = new_browser(web_deployment, browsers, "en")
+    english.sign_in(auditor)
+    refused = english.get("/web/admin/users")
+    assert refused.status_code == 403 and language_of(refused.text) == "en"
+    assert '<p class="error" role="alert">The auditor role may not' in refused.text
+    assert "세부 내용" not in refused.text and 'lang="en">The' not in refused.text

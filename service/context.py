@@ -23,12 +23,18 @@ class Channel(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated user, as established by a valid session token or CLI password."""
+    """An authenticated user, as established by a valid session token or CLI password.
+
+    ``language`` is the interface language the user stored (None: not chosen), read from
+    the same row the token was checked against. It is a display preference only: no
+    permission depends on it and custody events do not record it.
+    """
 
     user_id: int
     username: str
     role: Role
     session_id: int | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)

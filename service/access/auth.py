@@ -122,7 +122,7 @@ class AuthService:
         )
         self._session.add(auth)
         self._session.flush()
-        principal = Principal(user.id, user.username, Role(user.role), auth.id)
+        principal = Principal(user.id, user.username, Role(user.role), auth.id, user.language)
         self._scope.custody.append(
             Action.LOGIN, actor=principal, object_type="session", object_id=str(auth.id)
         )
@@ -234,7 +234,8 @@ class AuthService:
             )
         if now - row.AuthSession.last_used_at > timedelta(seconds=60):
             row.AuthSession.last_used_at = now
-        return Principal(row.User.id, row.User.username, Role(row.User.role), row.AuthSession.id)
+        user = row.User
+        return Principal(user.id, user.username, Role(user.role), row.AuthSession.id, user.language)
 
     def logout(self) -> None:
         principal = require_principal(self._scope)

@@ -20,7 +20,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from service.access.auth import AuthService
-from service.access.service import UserService
 from service.context import Channel, Principal, RequestContext, Role
 from service.deps import get_runtime
 from service.errors import AuthenticationError, DomainError
@@ -113,18 +112,6 @@ def _principal(runtime: Runtime, context: RequestContext, token: str | None) -> 
         return None
 
 
-def _stored_language(
-    runtime: Runtime, context: RequestContext, principal: Principal | None
-) -> str | None:
-    """The language the signed-in user chose for their account, if any."""
-    if principal is None:
-        return None
-    try:
-        return runtime.run(context, principal, lambda s: UserService(s).own_language())
-    except AuthenticationError:
-        return None
-
-
 def load_web(request: Request) -> Web:
     runtime = get_runtime(request)
     context = _context(request)
@@ -137,7 +124,8 @@ def load_web(request: Request) -> Web:
         if not presession:
             presession = new_cookie = security.new_presession()
         csrf = security.presession_csrf(runtime, presession)
-    language = choose_language(request, _stored_language(runtime, context, principal))
+    # The principal carries the stored language: read with the session, no second query.
+    language = choose_language(request, principal.language if principal else None)
     return Web(request, runtime, context, principal, language, csrf, new_cookie)
 
 

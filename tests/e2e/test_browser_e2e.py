@@ -140,6 +140,21 @@ def _shot(page: object, name: str) -> None:
         page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
+def _create_user(server: Server, username: str, display_name: str, role: str) -> None:
+    """An account made through the API, its password kept for ``_sign_in``."""
+    server.passwords[username] = secrets.token_urlsafe(18)
+    created = server.api.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "display_name": display_name,
+            "role": role,
+            "password": server.passwords[username],
+        },
+    )
+    assert created.status_code == 201, created.text
+
+
 def _sign_in(browser: object, server: Server, username: str):  # type: ignore[no-untyped-def]
     context = browser.new_context(base_url=server.url, locale="ko-KR")  # type: ignore[attr-defined]
     page = context.new_page()
@@ -287,17 +302,7 @@ def test_an_export_is_requested_approved_by_a_second_person_and_verified_in_engl
         "/api/v1/exports/profiles", json={"name": "coi-e2e", "kind": "un_mechanisms"}
     )
     assert profile.status_code == 201, profile.text
-    server.passwords["choi.investigator"] = secrets.token_urlsafe(18)
-    second = server.api.post(
-        "/api/v1/users",
-        json={
-            "username": "choi.investigator",
-            "display_name": "Choi",
-            "role": "investigator",
-            "password": server.passwords["choi.investigator"],
-        },
-    )
-    assert second.status_code == 201, second.text
+    _create_user(server, "choi.investigator", "Choi", "investigator")
     server.api.post("/api/v1/cases/CASE-E2E/members", json={"username": "choi.investigator"})
     consented = _testimony_with_consent(server, ["un_mechanisms"])
     internal_only = _testimony_with_consent(server, ["internal_analysis"])
@@ -396,17 +401,7 @@ def test_an_administrator_does_the_whole_job_in_korean(browser: object, server: 
     from playwright.sync_api import expect
 
     # An administrator of its own: the first test stores English on the "admin" account.
-    server.passwords["han.admin"] = secrets.token_urlsafe(18)
-    second_admin = server.api.post(
-        "/api/v1/users",
-        json={
-            "username": "han.admin",
-            "display_name": "한 관리자",
-            "role": "admin",
-            "password": server.passwords["han.admin"],
-        },
-    )
-    assert second_admin.status_code == 201, second_admin.text
+    _create_user(server, "han.admin", "한 관리자", "admin")
     page = _sign_in(browser, server, "han.admin")
     nav = page.get_by_role("navigation", name="주 메뉴")
     users = page.locator("tbody tr")

@@ -39,9 +39,10 @@ lint: $(VENV)/.dev-installed
 test: lint
 	$(BIN)/python -m pytest
 
-## Web interface catalogues: re-extract the messages, update ko/en, compile the .mo files.
+## Web interface catalogues: re-extract the messages (page texts and the domain's refusals,
+## see service/web/extract.py), update ko/en, compile the .mo files.
 locales: $(VENV)/.dev-installed
-	$(BIN)/pybabel extract -F service/web/babel.cfg -k _ -k gettext -k N_ --no-location \
+	$(BIN)/pybabel extract -F service/web/babel.cfg --no-location \
 		--sort-output --project=Custodia -o service/web/locales/messages.pot .
 	$(BIN)/pybabel update -i service/web/locales/messages.pot -d service/web/locales --no-fuzzy-matching
 	$(BIN)/pybabel compile -d service/web/locales

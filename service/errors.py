@@ -7,7 +7,7 @@ contains testimony content, identity data, keys or passwords.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,15 +15,55 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 
+Translate = Callable[[str], str]
+"""A catalogue's ``gettext``: English message in, the reader's language out."""
+
+
+def _english(message: str) -> str:
+    return message
+
+
+VOCABULARY_PARAMS = frozenset({"role", "scope", "kind"})
+"""Parameters that hold a vocabulary word (a role, consent scope, recipient kind): it is
+translated with the message. Every other parameter is data (a name, an id) shown as given."""
+
+
+def translate(gettext: Translate, template: str, params: Mapping[str, object]) -> str:
+    """The template and its vocabulary parameters in the reader's language."""
+    local = {
+        k: gettext(v) if k in VOCABULARY_PARAMS and isinstance(v, str) else v
+        for k, v in params.items()
+    }
+    return fill(gettext(template), local, template)
+
+
+def fill(template: str, params: Mapping[str, object], english: str) -> str:
+    """``template % params``; a translation whose placeholders do not fit falls back to English."""
+    if not params:
+        return template
+    try:
+        return template % params
+    except (KeyError, ValueError, TypeError):
+        return english % params
+
+
 @dataclass(frozen=True)
 class FieldProblem:
-    """One invalid input field, located the way a person fixing the request would look for it."""
+    """One invalid input field, located the way a person fixing the request would look for it.
+
+    ``message`` is English with ``%(name)s`` placeholders filled from ``params``: the
+    template is the catalogue's message id, so a web page can show it in the reader's language.
+    """
 
     location: str
     message: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self, gettext: Translate = _english) -> str:
+        return translate(gettext, self.message, self.params)
 
     def as_dict(self) -> dict[str, str]:
-        return {"field": self.location, "message": self.message}
+        return {"field": self.location, "message": self.text()}
 
 
 @dataclass(frozen=True)
@@ -45,6 +85,12 @@ class RefusalRecord:
 
 
 class DomainError(Exception):
+    """``detail`` is an English template (``%(name)s`` placeholders filled from ``params``).
+
+    The template, not the filled-in text, is the message id of the web catalogues, so the
+    same refusal reads in Korean on a Korean page; the API and the CLI show ``detail``.
+    """
+
     slug: ClassVar[str] = "error"
     title: ClassVar[str] = "Request failed"
     status: ClassVar[int] = 400
@@ -55,11 +101,17 @@ class DomainError(Exception):
         *,
         errors: Sequence[FieldProblem] = (),
         refusal: RefusalRecord | None = None,
+        **params: Any,
     ) -> None:
-        super().__init__(detail)
-        self.detail = detail
+        self.message = detail
+        self.params: Mapping[str, object] = params
+        self.detail = fill(detail, params, detail)
+        super().__init__(self.detail)
         self.errors = tuple(errors)
         self.refusal = refusal
+
+    def translated(self, gettext: Translate = _english) -> str:
+        return translate(gettext, self.message, self.params)
 
 
 class InvalidInputError(DomainError):
@@ -149,14 +201,17 @@ class IntegrityCheckError(DomainError):
     title = "Stored data failed an integrity check"
     status = 500
 
-    def __init__(self, detail: str, *, object_type: str, object_id: str | None) -> None:
+    def __init__(
+        self, detail: str, *, object_type: str, object_id: str | None, **params: Any
+    ) -> None:
         super().__init__(
             detail,
             refusal=RefusalRecord(
                 action=INTEGRITY_FAILURE_ACTION,
                 object_type=object_type,
                 object_id=object_id,
-                details={"detail": detail},
+                details={"detail": fill(detail, params, detail)},
                 denied=False,
             ),
+            **params,
         )

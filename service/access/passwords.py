@@ -21,13 +21,27 @@ def check_password_rules(password: str, field: str = "password") -> None:
     """Raises InvalidInputError naming the field when the password is unacceptable."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInputError(
-            f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
-            errors=[FieldProblem(field, f"at least {MIN_PASSWORD_LENGTH} characters")],
+            "The password must have at least %(limit)s characters.",
+            errors=[
+                FieldProblem(
+                    field,
+                    "at least %(limit)s characters",
+                    {"limit": MIN_PASSWORD_LENGTH},
+                )
+            ],
+            limit=MIN_PASSWORD_LENGTH,
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidInputError(
-            f"The password must have at most {MAX_PASSWORD_LENGTH} characters.",
-            errors=[FieldProblem(field, f"at most {MAX_PASSWORD_LENGTH} characters")],
+            "The password must have at most %(limit)s characters.",
+            errors=[
+                FieldProblem(
+                    field,
+                    "at most %(limit)s characters",
+                    {"limit": MAX_PASSWORD_LENGTH},
+                )
+            ],
+            limit=MAX_PASSWORD_LENGTH,
         )
 
 

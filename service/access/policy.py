@@ -7,8 +7,9 @@ a case the caller is not assigned to answer "not found", so their existence does
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -122,7 +123,9 @@ def require(
     """Raises AccessDeniedError (recorded) unless the role grants the permission."""
     if not has_permission(principal, permission):
         raise AccessDeniedError(
-            f"The {principal.role.value} role may not perform '{permission.value}'.",
+            "The %(role)s role may not perform '%(permission)s'.",
+            role=principal.role.value,
+            permission=permission.value,
             refusal=RefusalRecord(
                 action="access.denied",
                 object_type=object_type,
@@ -171,13 +174,15 @@ def require_in_case(
     case_id: int,
     object_type: str,
     object_id: str,
-    detail: str | None = None,
+    detail: str,
+    params: Mapping[str, Any],
     errors: Sequence[FieldProblem] = (),
 ) -> None:
     """Role check plus case assignment; a record outside the caller's cases is 'not found'.
 
-    Callers that answer a missing record with their own ``detail`` and ``errors`` pass the
-    same ones here, so the two answers are identical and existence does not leak.
+    Callers pass the ``detail`` template, ``params`` and ``errors`` they answer a missing
+    record with, so the two answers are identical (in every language) and existence does
+    not leak.
     """
     require(principal, permission, object_type=object_type, object_id=object_id)
     if permission not in CASE_SCOPED:
@@ -185,7 +190,7 @@ def require_in_case(
     member = session.get(CaseMember, (case_id, principal.user_id))
     if member is None:
         raise NotFoundError(
-            detail or f"No {object_type.replace('_', ' ')} with id '{object_id}'.",
+            detail,
             errors=errors,
             refusal=RefusalRecord(
                 action="access.denied",
@@ -193,4 +198,5 @@ def require_in_case(
                 object_id=object_id,
                 details={"permission": permission.value, "reason": "case_not_assigned"},
             ),
+            **params,
         )

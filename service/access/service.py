@@ -45,8 +45,9 @@ def supported_language(language: str) -> str:
     code = language.strip().lower()
     if code not in LANGUAGES:
         raise InvalidInputError(
-            "Choose one of the offered languages: " + ", ".join(LANGUAGES) + ".",
+            "Choose one of the offered languages: %(languages)s.",
             errors=[FieldProblem("language", "not an offered language")],
+            languages=", ".join(LANGUAGES),
         )
     return code
 
@@ -85,8 +86,9 @@ class UserService:
     def _create(self, data: UserCreate, actor: Principal | None) -> UserCreated:
         if self._session.scalar(select(User.id).where(User.username == data.username)):
             raise ConflictError(
-                f"The username '{data.username}' is taken.",
+                "The username '%(username)s' is taken.",
                 errors=[FieldProblem("username", "already taken")],
+                username=data.username,
             )
         one_time = None
         password = data.password
@@ -125,7 +127,7 @@ class UserService:
     def _get(self, username: str) -> User:
         user = self._session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise NotFoundError(f"No user named '{username}'.")
+            raise NotFoundError("No user named '%(username)s'.", username=username)
         return user
 
     def set_disabled(self, username: str, disabled: bool) -> UserRead:
@@ -279,8 +281,9 @@ class CaseService:
         require(principal, Permission.CASE_MANAGE, object_type="case")
         if self._session.scalar(select(Case.id).where(Case.code == data.code)):
             raise ConflictError(
-                f"A case with code '{data.code}' exists.",
+                "A case with code '%(code)s' exists.",
                 errors=[FieldProblem("code", "already exists")],
+                code=data.code,
             )
         case = Case(
             code=data.code,
@@ -302,7 +305,7 @@ class CaseService:
     def by_code(self, code: str) -> Case:
         case = self._session.scalar(select(Case).where(Case.code == code))
         if case is None:
-            raise NotFoundError(f"No case with code '{code}'.")
+            raise NotFoundError("No case with code '%(code)s'.", code=code)
         return case
 
     def set_assignment(self, code: str, username: str, assigned: bool) -> CaseRead:
@@ -312,12 +315,18 @@ class CaseService:
         user = self._session.scalar(select(User).where(User.username == username))
         if user is None:
             raise InvalidInputError(
-                f"No user named '{username}'.", errors=[FieldProblem("username", "unknown user")]
+                "No user named '%(username)s'.",
+                errors=[FieldProblem("username", "unknown user")],
+                username=username,
             )
         if Role(user.role) not in CASE_ROLES:
             raise InvalidInputError(
                 "Only officers and investigators are assigned to cases.",
-                errors=[FieldProblem("username", f"role {user.role} has no case access")],
+                errors=[
+                    FieldProblem(
+                        "username", "role %(role)s has no case access", {"role": user.role}
+                    )
+                ],
             )
         member = self._session.get(CaseMember, (case.id, user.id))
         if assigned and member is None:

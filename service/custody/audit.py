@@ -128,7 +128,9 @@ class CustodyService:
         self._auditor()
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInputError(
-                f"limit must be between 1 and {MAX_PAGE}.", errors=[FieldProblem("limit", "range")]
+                "limit must be between 1 and %(limit)s.",
+                errors=[FieldProblem("limit", "range")],
+                limit=MAX_PAGE,
             )
         query = filters.apply(select(CustodyEvent)).where(CustodyEvent.seq >= cursor)
         rows = list(self._session.scalars(query.order_by(CustodyEvent.seq).limit(limit + 1)))
@@ -268,8 +270,10 @@ class CustodyService:
         self._check_size(size, "tree_size")
         if not 0 <= index < size:
             raise InvalidInputError(
-                f"index must be between 0 and {size - 1} for tree size {size}.",
+                "index must be between 0 and %(last)d for tree size %(size)d.",
                 errors=[FieldProblem("index", "outside the tree")],
+                last=size - 1,
+                size=size,
             )
         store = DatabaseSubtrees(self._session)
         event = self._session.get_one(CustodyEvent, index)
@@ -294,8 +298,9 @@ class CustodyService:
         self._check_size(second, "second")
         if not 0 < first <= second:
             raise InvalidInputError(
-                f"first must be between 1 and {second}.",
+                "first must be between 1 and %(second)s.",
                 errors=[FieldProblem("first", "must satisfy 0 < first <= second")],
+                second=second,
             )
         store = DatabaseSubtrees(self._session)
         return ConsistencyProofRead(
@@ -359,8 +364,10 @@ class CustodyService:
         current = self._size()
         if not 1 <= size <= current:
             raise InvalidInputError(
-                f"{field} must be between 1 and the log size {current}.",
+                "%(field)s must be between 1 and the log size %(current)s.",
                 errors=[FieldProblem(field, "outside the log")],
+                field=field,
+                current=current,
             )
 
 

@@ -82,13 +82,14 @@ class DraftService:
 
         Someone else's draft answers as an unknown one (and the attempt is recorded).
         """
-        detail = f"No draft with id '{draft_id}'."
+        detail = "No draft with id '%(draft_id)s'."
         draft = self._session.get(InterviewDraft, draft_id) if len(draft_id) == 36 else None
         if draft is None:
-            raise NotFoundError(detail)
+            raise NotFoundError(detail, draft_id=draft_id)
         if draft.owner_id != principal.user_id:
             raise NotFoundError(
                 detail,
+                draft_id=draft_id,
                 refusal=RefusalRecord(
                     action=Action.ACCESS_DENIED.value,
                     object_type=OBJECT_TYPE,
@@ -104,6 +105,7 @@ class DraftService:
             object_type=OBJECT_TYPE,
             object_id=draft_id,
             detail=detail,
+            params={"draft_id": draft_id},
         )
         return draft
 

@@ -30,7 +30,7 @@ from service.custody.models import CustodyCheckpoint, CustodyEvent, CustodyTreeN
 from service.custody.publish import verifier_key
 from service.custody.service import event_fields
 from service.custody.tree import DatabaseSubtrees
-from service.errors import ConsentRefusedError, FieldProblem, RefusalRecord
+from service.errors import ConsentRefusedError, RefusalRecord
 from service.export.bag import SIGNATURE_FILE, BagWriter
 from service.export.models import ExportRequest, RecipientProfile
 from service.export.schemas import (
@@ -409,15 +409,15 @@ def recheck_consent(
     dropped: list[Exclusion] = []
     for testimony_id in json.loads(export.included_json):
         testimony = scope.session.get(Testimony, testimony_id)
-        reason = (
-            "the testimony no longer exists"
+        exclusion = (
+            Exclusion.because(testimony_id, "the testimony no longer exists")
             if testimony is None
             else consent_exclusion(scope, testimony, kind)
         )
-        if reason is None:
+        if exclusion is None:
             kept.append(testimony_id)
         else:
-            dropped.append(Exclusion(testimony_id=testimony_id, reason=reason))
+            dropped.append(exclusion)
     return kept, dropped
 
 
@@ -431,7 +431,7 @@ def build_bag(
     if not kept:
         raise ConsentRefusedError(
             "Consent no longer covers any testimony of this export; nothing was built.",
-            errors=[FieldProblem(f"testimony:{e.testimony_id}", e.reason) for e in dropped],
+            errors=[e.as_problem() for e in dropped],
             refusal=RefusalRecord(
                 action=Action.EXPORT_BUILD.value,
                 object_type="export",

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from service.errors import FieldProblem, Translate, fill, translate
 from service.testimony.schemas import ConsentScope
 
 _AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
@@ -111,8 +112,39 @@ class ExportDecision(Strict):
 
 
 class Exclusion(BaseModel):
+    """A testimony left out of an export, and why.
+
+    ``reason`` is the English sentence; ``reason_template`` and ``reason_params`` are its
+    catalogue message and values, so a page can say it in the reader's language. Requests
+    stored before the template was kept have only ``reason``.
+    """
+
     testimony_id: str
     reason: str
+    reason_template: str | None = None
+    reason_params: dict[str, str] = {}
+
+    @classmethod
+    def because(cls, testimony_id: str, template: str, **params: str) -> Exclusion:
+        reason = fill(template, params, template)
+        return cls(
+            testimony_id=testimony_id,
+            reason=reason,
+            reason_template=template,
+            reason_params=params,
+        )
+
+    def translated(self, gettext: Translate) -> str:
+        if self.reason_template is None:
+            return self.reason
+        return translate(gettext, self.reason_template, self.reason_params)
+
+    def as_problem(self) -> FieldProblem:
+        return FieldProblem(
+            f"testimony:{self.testimony_id}",
+            self.reason_template or self.reason,
+            self.reason_params,
+        )
 
 
 class ExportStatus(StrEnum):

@@ -83,20 +83,38 @@ def profile_read(profile: RecipientProfile) -> RecipientProfileRead:
     )
 
 
-def consent_exclusion(scope: Scope, testimony: Testimony, kind: RecipientKind) -> str | None:
+def consent_exclusion(scope: Scope, testimony: Testimony, kind: RecipientKind) -> Exclusion | None:
     """Why the testimony's consent does not cover ``kind`` now, or None when it does."""
     if testimony.shredded_at is not None or testimony.wrapped_key is None:
-        return "the testimony has been shredded"
+        return Exclusion.because(testimony.id, "the testimony has been shredded")
     needed = REQUIRED_SCOPE[kind]
     states = {s.scope: s for s in TestimonyService(scope).consent_state(testimony.id)}
     state = states.get(needed)
+    scope_name = needed.value
     if state is None:
-        return f"the witness never consented to '{needed.value}'"
+        return Exclusion.because(
+            testimony.id, "the witness never consented to '%(scope)s'", scope=scope_name
+        )
     if not state.active:
-        when = state.withdrawn_on.isoformat() if state.withdrawn_on else "an unknown date"
-        return f"consent to '{needed.value}' was withdrawn on {when}"
+        if state.withdrawn_on is None:
+            return Exclusion.because(
+                testimony.id,
+                "consent to '%(scope)s' was withdrawn on an unknown date",
+                scope=scope_name,
+            )
+        return Exclusion.because(
+            testimony.id,
+            "consent to '%(scope)s' was withdrawn on %(date)s",
+            scope=scope_name,
+            date=state.withdrawn_on.isoformat(),
+        )
     if state.given_on is not None and state.given_on > scope.now().date():
-        return f"consent to '{needed.value}' only takes effect on {state.given_on.isoformat()}"
+        return Exclusion.because(
+            testimony.id,
+            "consent to '%(scope)s' only takes effect on %(date)s",
+            scope=scope_name,
+            date=state.given_on.isoformat(),
+        )
     return None
 
 
@@ -140,8 +158,9 @@ class ExportService:
         require(principal, Permission.RECIPIENT_MANAGE, object_type="recipient_profile")
         if data.include_identity and data.kind not in IDENTITY_KINDS:
             raise InvalidInputError(
-                f"Recipients of kind '{data.kind.value}' never receive witness identity.",
+                "Recipients of kind '%(kind)s' never receive witness identity.",
                 errors=[FieldProblem("include_identity", "not allowed for this kind")],
+                kind=data.kind.value,
             )
         if data.age_recipient is not None:
             _check_age_recipient(data.age_recipient)
@@ -149,8 +168,9 @@ class ExportService:
             select(RecipientProfile.id).where(RecipientProfile.name == data.name)
         ):
             raise ConflictError(
-                f"A recipient profile named '{data.name}' exists.",
+                "A recipient profile named '%(name)s' exists.",
                 errors=[FieldProblem("name", "already in use")],
+                name=data.name,
             )
         fields = data.fields if data.fields is not None else list(DEFAULT_FIELDS[data.kind])
         profile = RecipientProfile(
@@ -202,8 +222,9 @@ class ExportService:
         )
         if profile is None:
             raise NotFoundError(
-                f"No recipient profile named '{name}'.",
+                "No recipient profile named '%(name)s'.",
                 errors=[FieldProblem("profile", "unknown profile")],
+                name=name,
             )
         return profile
 
@@ -218,7 +239,9 @@ class ExportService:
             case = self._session.scalar(select(Case).where(Case.code == code))
             if case is None or case.id not in mine:
                 raise NotFoundError(
-                    f"No case with code '{code}'.", errors=[FieldProblem("cases", "unknown case")]
+                    "No case with code '%(code)s'.",
+                    errors=[FieldProblem("cases", "unknown case")],
+                    code=code,
                 )
             chosen.update(
                 dict.fromkeys(
@@ -248,8 +271,9 @@ class ExportService:
             )
         if len(chosen) > MAX_SELECTION:
             raise InvalidInputError(
-                f"An export holds at most {MAX_SELECTION} testimonies.",
+                "An export holds at most %(limit)s testimonies.",
                 errors=[FieldProblem("testimony_ids", "too many")],
+                limit=MAX_SELECTION,
             )
         return list(chosen)
 
@@ -268,16 +292,16 @@ class ExportService:
         excluded: list[Exclusion] = []
         for testimony_id in self._select(data):
             testimony = testimonies.load(testimony_id, Permission.TESTIMONY_READ)
-            reason = consent_exclusion(self._scope, testimony, kind)
-            if reason is None:
+            exclusion = consent_exclusion(self._scope, testimony, kind)
+            if exclusion is None:
                 included.append(testimony.id)
             else:
-                excluded.append(Exclusion(testimony_id=testimony.id, reason=reason))
+                excluded.append(exclusion)
         if not included:
             raise ConsentRefusedError(
-                f"The witnesses' consent allows none of the selected testimonies to go to "
-                f"'{profile.name}' ({kind.value}).",
-                errors=[FieldProblem(f"testimony:{e.testimony_id}", e.reason) for e in excluded],
+                "The witnesses' consent allows none of the selected testimonies to go to "
+                "'%(name)s' (%(kind)s).",
+                errors=[e.as_problem() for e in excluded],
                 refusal=RefusalRecord(
                     action=Action.EXPORT_REQUEST.value,
                     object_type="export",
@@ -288,6 +312,8 @@ class ExportService:
                         "excluded": [e.model_dump() for e in excluded],
                     },
                 ),
+                name=profile.name,
+                kind=kind.value,
             )
         export = ExportRequest(
             id=str(uuid.uuid4()),
@@ -340,7 +366,7 @@ class ExportService:
         export = self._session.get(ExportRequest, export_id)
         if export is None or not self._may_see(principal, export):
             raise NotFoundError(
-                f"No export with id '{export_id}'.",
+                "No export with id '%(export_id)s'.",
                 refusal=RefusalRecord(
                     action="access.denied",
                     object_type="export",
@@ -349,6 +375,7 @@ class ExportService:
                 )
                 if export is not None
                 else None,
+                export_id=export_id,
             )
         return export
 
@@ -386,7 +413,8 @@ class ExportService:
             )
         if export.status != ExportStatus.PENDING.value:
             raise ConflictError(
-                f"The export is already {export.status}; it cannot be decided again."
+                "The export is already %(status)s; it cannot be decided again.",
+                status=export.status,
             )
         export.status = (ExportStatus.APPROVED if approve else ExportStatus.REJECTED).value
         export.decided_by = principal.user_id
@@ -411,10 +439,11 @@ class ExportService:
         principal = self.principal()
         export = self.load(export_id, Permission.EXPORT_REQUEST)
         if principal.user_id not in {export.requested_by, export.decided_by}:
-            raise NotFoundError(f"No export with id '{export_id}'.")
+            raise NotFoundError("No export with id '%(export_id)s'.", export_id=export_id)
         if export.status != ExportStatus.APPROVED.value:
             raise ConflictError(
-                f"The export is {export.status}; only an approved export can be built."
+                "The export is %(status)s; only an approved export can be built.",
+                status=export.status,
             )
         profile = self._session.get_one(RecipientProfile, export.profile_id)
         build_bag(self._scope, export, profile, self._usernames(export))
@@ -428,9 +457,11 @@ class ExportService:
         principal = self.principal()
         export = self.load(export_id, Permission.EXPORT_REQUEST)
         if principal.user_id not in {export.requested_by, export.decided_by}:
-            raise NotFoundError(f"No export with id '{export_id}'.")
+            raise NotFoundError("No export with id '%(export_id)s'.", export_id=export_id)
         if export.status != ExportStatus.BUILT.value:
-            raise ConflictError(f"The export is {export.status}; there is no bag to download.")
+            raise ConflictError(
+                "The export is %(status)s; there is no bag to download.", status=export.status
+            )
         assert export.expires_at is not None
         if export.expires_at <= self._scope.now():
             store = bag_store(self._scope)
@@ -483,9 +514,10 @@ class ExportService:
     def _bag_key(self, export: ExportRequest) -> bytes:
         if export.bag_wrapped_key is None or export.bag_kek_version is None:
             raise IntegrityCheckError(
-                f"The bag key of export {export.id} is missing.",
+                "The bag key of export %(id)s is missing.",
                 object_type="export",
                 object_id=export.id,
+                id=export.id,
             )
         try:
             return self._scope.runtime.envelope.unwrap(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from service.errors import FieldProblem, InvalidInputError
 from service.search.analysis import analyze_terms
@@ -68,8 +69,8 @@ def _lex(text: str) -> list[_Tok]:
     return tokens
 
 
-def _syntax(message: str) -> InvalidInputError:
-    return InvalidInputError(message, errors=[FieldProblem("q", message)])
+def _syntax(message: str, **params: Any) -> InvalidInputError:
+    return InvalidInputError(message, errors=[FieldProblem("q", message, params)], **params)
 
 
 class _Parser:
@@ -92,7 +93,7 @@ class _Parser:
         node = self._or(None)
         leftover = self._peek()
         if leftover is not None:
-            raise _syntax(f"Unexpected '{leftover.value or ')'}' in the query.")
+            raise _syntax("Unexpected '%(token)s' in the query.", token=leftover.value or ")")
         return node
 
     def _or(self, field: str | None) -> QueryNode | None:
@@ -131,10 +132,13 @@ class _Parser:
             name = FIELD_ALIASES.get(token.value.lower())
             if name is None:
                 raise _syntax(
-                    f"Unknown field '{token.value}'. Fields: narrative, translation, description."
+                    "Unknown field '%(field)s'. Fields: narrative, translation, description.",
+                    field=token.value,
                 )
             if self._peek() is None:
-                raise _syntax(f"'{token.value}:' must be followed by a word, phrase or group.")
+                raise _syntax(
+                    "'%(field)s:' must be followed by a word, phrase or group.", field=token.value
+                )
             return self._unary(name)
         if token.kind == "lparen":
             node = self._or(field)
@@ -161,7 +165,7 @@ class _Parser:
 def parse_query(text: str, blind: Callable[[str, str], str]) -> QueryNode | None:
     """Parse and blind a query; None for an empty one. Raises InvalidInputError naming ``q``."""
     if len(text) > MAX_QUERY_LENGTH:
-        raise _syntax(f"The query is longer than {MAX_QUERY_LENGTH} characters.")
+        raise _syntax("The query is longer than %(limit)s characters.", limit=str(MAX_QUERY_LENGTH))
     return _Parser(_lex(text), blind).parse()
 
 

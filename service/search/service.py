@@ -161,8 +161,9 @@ class SearchService:
         principal = self._principal()
         if not 1 <= request.per_page <= MAX_PER_PAGE or request.page < 1:
             raise InvalidInputError(
-                f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}.",
+                "page must be >= 1 and per_page between 1 and %(limit)s.",
                 errors=[FieldProblem("per_page", "out of range")],
+                limit=MAX_PER_PAGE,
             )
         taxonomy = self._scope.runtime.taxonomy
         taxonomy.validate_codes(request.categories, "category")

@@ -75,9 +75,11 @@ class ShredService:
         )
         testimony = self._session.get(Testimony, data.testimony_id)
         if testimony is None:
-            raise NotFoundError(f"No testimony with id '{data.testimony_id}'.")
+            raise NotFoundError(
+                "No testimony with id '%(testimony_id)s'.", testimony_id=data.testimony_id
+            )
         if testimony.shredded_at is not None:
-            raise ShreddedError(f"Testimony '{testimony.id}' was already crypto-shredded.")
+            raise ShreddedError("Testimony '%(id)s' was already crypto-shredded.", id=testimony.id)
         pending = self._session.scalar(
             select(ShredRequest.id).where(
                 ShredRequest.testimony_id == testimony.id, ShredRequest.approved_at.is_(None)
@@ -85,7 +87,8 @@ class ShredService:
         )
         if pending is not None:
             raise ConflictError(
-                f"Shred request {pending} for this testimony is already waiting for approval."
+                "Shred request %(pending)s for this testimony is already waiting for approval.",
+                pending=pending,
             )
         row = ShredRequest(
             testimony_id=testimony.id,
@@ -137,7 +140,7 @@ class ShredService:
             select(ShredRequest).where(ShredRequest.id == request_id).with_for_update()
         )
         if row is None:
-            raise NotFoundError(f"No shred request with id {request_id}.")
+            raise NotFoundError("No shred request with id %(request_id)s.", request_id=request_id)
         require_second_person(
             principal,
             Permission.SHRED_APPROVE,
@@ -146,10 +149,13 @@ class ShredService:
             object_id=object_id,
         )
         if row.approved_at is not None:
-            raise ConflictError(f"Shred request {request_id} was already approved and executed.")
+            raise ConflictError(
+                "Shred request %(request_id)s was already approved and executed.",
+                request_id=request_id,
+            )
         testimony = self._session.get_one(Testimony, row.testimony_id, with_for_update=True)
         if testimony.shredded_at is not None:
-            raise ShreddedError(f"Testimony '{testimony.id}' was already crypto-shredded.")
+            raise ShreddedError("Testimony '%(id)s' was already crypto-shredded.", id=testimony.id)
         self._finish_leftovers()
 
         now = self._scope.now()

@@ -97,8 +97,14 @@ class Taxonomy:
         if unknown:
             valid = ", ".join(sorted(self.categories))
             raise InvalidInputError(
-                f"Unknown violation categor{'y' if len(unknown) == 1 else 'ies'}: "
-                f"{', '.join(unknown)}. Valid codes: {valid}.",
-                errors=[FieldProblem(field, f"unknown category '{code}'") for code in unknown],
+                "Unknown violation category: %(codes)s. Valid codes: %(valid)s."
+                if len(unknown) == 1
+                else "Unknown violation categories: %(codes)s. Valid codes: %(valid)s.",
+                errors=[
+                    FieldProblem(field, "unknown category '%(code)s'", {"code": code})
+                    for code in unknown
+                ],
+                codes=", ".join(unknown),
+                valid=valid,
             )
         return seen

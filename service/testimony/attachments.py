@@ -54,8 +54,9 @@ def check_filename(name: str) -> str:
         problem = f"must be at most {MAX_FILENAME_BYTES} bytes"
     if problem:
         raise InvalidInputError(
-            f"The file name is not acceptable: {problem}.",
+            "The file name is not acceptable: %(problem)s.",
             errors=[FieldProblem("filename", problem)],
+            problem=problem,
         )
     return name
 
@@ -107,15 +108,17 @@ class AttachmentService:
         media_type = media_type.split(";")[0].strip().lower()
         if media_type not in settings.allowed_media_types:
             raise UnsupportedMediaTypeError(
-                f"Files of type '{media_type}' are not accepted. Accepted: "
-                f"{', '.join(settings.allowed_media_types)}.",
+                "Files of type '%(media_type)s' are not accepted. Accepted: %(accepted)s.",
                 errors=[FieldProblem("content-type", "not on the allow-list")],
+                media_type=media_type,
+                accepted=", ".join(settings.allowed_media_types),
             )
         head = source.read(SNIFF_BYTES)
         if not content_matches(media_type, head):
             raise UnsupportedMediaTypeError(
-                f"The file's content does not look like '{media_type}'.",
+                "The file's content does not look like '%(media_type)s'.",
                 errors=[FieldProblem("content-type", "content does not match the declared type")],
+                media_type=media_type,
             )
         attachment_id = str(uuid.uuid4())
         envelope = self._scope.runtime.envelope
@@ -137,8 +140,9 @@ class AttachmentService:
                 )
         except StreamTooLargeError:
             raise PayloadTooLargeError(
-                f"The file is larger than the limit of {settings.max_attachment_bytes} bytes.",
+                "The file is larger than the limit of %(limit)s bytes.",
                 errors=[FieldProblem("body", "too large")],
+                limit=settings.max_attachment_bytes,
             ) from None
         self._scope.on_rollback(lambda: store.delete(attachment_id))
         document = {
@@ -185,7 +189,7 @@ class AttachmentService:
 
     def _key_and_meta(self, attachment: Attachment) -> tuple[bytes, dict[str, object]]:
         if attachment.wrapped_key is None:
-            raise NotFoundError(f"No attachment with id '{attachment.id}'.")
+            raise NotFoundError("No attachment with id '%(id)s'.", id=attachment.id)
         try:
             data_key = self._scope.runtime.envelope.unwrap(
                 KeyPurpose.CONTENT,
@@ -195,7 +199,9 @@ class AttachmentService:
                 shred_id=ShredId.testimony(attachment.testimony_id),
             )
         except ShreddedKeyError:
-            raise ShreddedError(f"Attachment '{attachment.id}' was crypto-shredded.") from None
+            raise ShreddedError(
+                "Attachment '%(id)s' was crypto-shredded.", id=attachment.id
+            ) from None
         except CryptoError as error:
             raise IntegrityCheckError(
                 str(error), object_type="attachment", object_id=attachment.id
@@ -236,7 +242,10 @@ class AttachmentService:
         testimony = self._testimonies.load(testimony_id, Permission.ATTACHMENT_READ)
         attachment = self._session.get(Attachment, attachment_id)
         if attachment is None or attachment.testimony_id != testimony.id:
-            raise NotFoundError(f"No attachment with id '{attachment_id}' in this testimony.")
+            raise NotFoundError(
+                "No attachment with id '%(attachment_id)s' in this testimony.",
+                attachment_id=attachment_id,
+            )
         data_key, meta = self._key_and_meta(attachment)
         store = self._scope.runtime.attachments
         aad = attachment_key_context(attachment.id)
@@ -247,21 +256,25 @@ class AttachmentService:
                     digest.update(chunk)
         except FileNotFoundError:
             raise IntegrityCheckError(
-                f"The stored file of attachment {attachment.id} is missing.",
+                "The stored file of attachment %(id)s is missing.",
                 object_type="attachment",
                 object_id=attachment.id,
+                id=attachment.id,
             ) from None
         except CryptoError as error:
             raise IntegrityCheckError(
-                f"Attachment {attachment.id}: {error}.",
+                "Attachment %(id)s: %(error)s.",
                 object_type="attachment",
                 object_id=attachment.id,
+                id=attachment.id,
+                error=error,
             ) from None
         if digest.hexdigest() != meta["sha256"]:
             raise IntegrityCheckError(
-                f"Attachment {attachment.id}: the stored file does not match its recorded SHA-256.",
+                "Attachment %(id)s: the stored file does not match its recorded SHA-256.",
                 object_type="attachment",
                 object_id=attachment.id,
+                id=attachment.id,
             )
         self._scope.custody.append(
             Action.ATTACHMENT_READ,

@@ -77,6 +77,8 @@ def require_consent(
     """Raises ConsentRefusedError unless the testimony's consent covers ``scope``."""
     if not consent_covers(session, testimony_id, scope, on=on):
         raise ConsentRefusedError(
-            f"The witness's consent for testimony '{testimony_id}' does not cover "
-            f"'{ConsentScope(scope).value}' (never given, not yet in force, or withdrawn)."
+            "The witness's consent for testimony '%(testimony_id)s' does not cover "
+            "'%(scope)s' (never given, not yet in force, or withdrawn).",
+            testimony_id=testimony_id,
+            scope=ConsentScope(scope).value,
         )

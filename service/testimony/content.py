@@ -38,7 +38,7 @@ class ContentReader:
         restored from before a shred) is shredded too: the key cannot be opened.
         """
         if testimony.wrapped_key is None or testimony.shredded_at is not None:
-            raise ShreddedError(f"Testimony '{testimony.id}' was crypto-shredded.")
+            raise ShreddedError("Testimony '%(id)s' was crypto-shredded.", id=testimony.id)
         try:
             return self._envelope.unwrap(
                 KeyPurpose.CONTENT,
@@ -48,7 +48,9 @@ class ContentReader:
                 shred_id=ShredId.testimony(testimony.id),
             )
         except ShreddedKeyError:
-            raise ShreddedError(f"Testimony '{testimony.id}' was crypto-shredded.") from None
+            raise ShreddedError(
+                "Testimony '%(id)s' was crypto-shredded.", id=testimony.id
+            ) from None
         except CryptoError as error:
             raise IntegrityCheckError(
                 str(error), object_type="testimony", object_id=testimony.id

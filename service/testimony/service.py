@@ -99,8 +99,9 @@ class TestimonyService:
         principal = self.principal()
         require(principal, permission, object_type="testimony", object_id=testimony_id)
         testimony = self._session.get(Testimony, testimony_id)
+        not_found = "No testimony with id '%(testimony_id)s'."
         if testimony is None:
-            raise NotFoundError(f"No testimony with id '{testimony_id}'.")
+            raise NotFoundError(not_found, testimony_id=testimony_id)
         require_in_case(
             self._session,
             principal,
@@ -108,10 +109,12 @@ class TestimonyService:
             case_id=testimony.case_id,
             object_type="testimony",
             object_id=testimony_id,
+            detail=not_found,
+            params={"testimony_id": testimony_id},
         )
         if testimony.shredded_at is not None:
             # Only after the case check: outsiders learn nothing, not even that it is gone.
-            raise ShreddedError(f"Testimony '{testimony_id}' was crypto-shredded.")
+            raise ShreddedError("Testimony '%(id)s' was crypto-shredded.", id=testimony_id)
         return testimony
 
     def writable_case(self, code: str) -> Case:
@@ -144,9 +147,9 @@ class TestimonyService:
         require(principal, Permission.TESTIMONY_CREATE, object_type="case", object_id=code)
         case = self._session.scalar(select(Case).where(Case.code == code))
         # A case the officer is not assigned to gets the very answer of an unknown case.
-        detail, errors = f"No case with code '{code}'.", [FieldProblem("case", "unknown case")]
+        detail, errors = "No case with code '%(code)s'.", [FieldProblem("case", "unknown case")]
         if case is None:
-            raise NotFoundError(detail, errors=errors)
+            raise NotFoundError(detail, errors=errors, code=code)
         require_in_case(
             self._session,
             principal,
@@ -155,6 +158,7 @@ class TestimonyService:
             object_type="case",
             object_id=code,
             detail=detail,
+            params={"code": code},
             errors=errors,
         )
         return case
@@ -172,8 +176,9 @@ class TestimonyService:
             select(Testimony.id).where(Testimony.external_id == data.external_id)
         ):
             raise ConflictError(
-                f"A testimony with external_id '{data.external_id}' exists.",
+                "A testimony with external_id '%(external_id)s' exists.",
                 errors=[FieldProblem("external_id", "already imported")],
+                external_id=data.external_id,
             )
         witnesses = WitnessService(self._scope)
         witness, _ = witnesses.get_or_create(data.witness.pseudonym, case.id)
@@ -437,7 +442,9 @@ class TestimonyService:
         testimony = self.load(testimony_id, Permission.INCIDENT_CODE)
         incident = self._session.get(Incident, incident_id)
         if incident is None or incident.testimony_id != testimony.id:
-            raise NotFoundError(f"No incident with id '{incident_id}' in this testimony.")
+            raise NotFoundError(
+                "No incident with id '%(incident_id)s' in this testimony.", incident_id=incident_id
+            )
         data_key = self.data_key(testimony)
         previous = self._incident_read(data_key, incident)
         if any(v is not None for v in (change.date, change.date_precision, change.date_end)):

@@ -123,7 +123,7 @@ def _users(web: Web, status: int = 200, **values: Any) -> Response:
 def _user(web: Web, username: str) -> UserRead:
     found = [u for u in web.run(lambda s: UserService(s).list()) if u.username == username]
     if not found:
-        raise NotFoundError(f"No user named '{username}'.")
+        raise NotFoundError("No user named '%(username)s'.", username=username)
     return found[0]
 
 

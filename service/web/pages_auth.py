@@ -41,9 +41,9 @@ def signin(web: FormDep, username: Field = "", password: Field = "") -> Response
     try:
         result = web.run(work)
     except LoginThrottledError as error:
-        return web.page("signin.html", status=429, error=web.gettext(error.detail))
+        return web.page("signin.html", status=429, error=error.translated(web.gettext))
     except AuthenticationError as error:
-        return web.page("signin.html", status=401, error=web.gettext(error.detail))
+        return web.page("signin.html", status=401, error=error.translated(web.gettext))
     response = web.redirect(security.PREFIX + "/")
     security.set_cookie(web.request, response, security.SESSION_COOKIE, result.access_token)
     security.clear_cookie(web.request, response, security.PRESESSION_COOKIE)

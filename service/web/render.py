@@ -161,15 +161,24 @@ FormDep = Annotated[Web, Depends(checked_form)]
 SignedInFormDep = Annotated[Web, Depends(signed_in_form)]
 
 
-def _error_page(request: Request, status: int, title: str, detail: str | None) -> HTMLResponse:
+def _error_page(
+    request: Request, status: int, title: str, error: DomainError | None = None
+) -> HTMLResponse:
+    """The refusal in the page's language; a detail the catalogue lacks is shown in English,
+    marked as such, rather than dropped."""
     web = load_web(request)
     explanation = ERROR_EXPLANATIONS.get(title)
+    detail, detail_in_english = None, False
+    if error is not None:
+        detail = error.translated(web.gettext)
+        detail_in_english = web.language != "en" and web.gettext(error.message) == error.message
     return web.page(
         "error.html",
         status=status,
         title=web.gettext(title),
         explanation=web.gettext(explanation) if explanation else None,
         detail=detail,
+        detail_in_english=detail_in_english,
         status_code=status,
     )
 
@@ -187,14 +196,14 @@ class WebRoute(APIRoute):
                 response = RedirectResponse(security.PREFIX + "/signin", status_code=303)
             except CsrfRefusedError:
                 response = _error_page(
-                    request, 403, "The form expired or did not come from this site.", None
+                    request, 403, "The form expired or did not come from this site."
                 )
             except AuthenticationError:
                 response = RedirectResponse(security.PREFIX + "/signin", status_code=303)
             except DomainError as error:
-                response = _error_page(request, error.status, error.title, error.detail)
+                response = _error_page(request, error.status, error.title, error)
             except RequestValidationError:
-                response = _error_page(request, 400, "The request is not valid", None)
+                response = _error_page(request, 400, "The request is not valid")
             for name, value in security.WEB_HEADERS.items():
                 response.headers[name] = value
             return response

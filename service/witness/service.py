@@ -57,8 +57,9 @@ class WitnessService:
         if witness is not None:
             if witness.case_id != case_id:
                 raise ConflictError(
-                    f"The pseudonym '{pseudonym}' is already in use.",
+                    "The pseudonym '%(pseudonym)s' is already in use.",
                     errors=[FieldProblem("witness.pseudonym", "already in use")],
+                    pseudonym=pseudonym,
                 )
             return witness, False
         witness = Witness(
@@ -147,9 +148,9 @@ class WitnessService:
         # gets the same 403 for every pseudonym and cannot probe which witnesses exist.
         require(principal, Permission.IDENTITY_REVEAL, object_type="witness", object_id=pseudonym)
         witness = self._session.scalar(select(Witness).where(Witness.pseudonym == pseudonym))
-        not_found = f"No witness with pseudonym '{pseudonym}'."
+        not_found = "No witness with pseudonym '%(pseudonym)s'."
         if witness is None:
-            raise NotFoundError(not_found)
+            raise NotFoundError(not_found, pseudonym=pseudonym)
         require_in_case(
             self._session,
             principal,
@@ -158,6 +159,7 @@ class WitnessService:
             object_type="witness",
             object_id=pseudonym,
             detail=not_found,
+            params={"pseudonym": pseudonym},
         )
         record = self._session.scalar(
             select(IdentityRecord)
@@ -167,8 +169,13 @@ class WitnessService:
         )
         if record is None or record.wrapped_key is None:
             if self._identity_shredded(witness.id):
-                raise ShreddedError(f"The identity of witness '{pseudonym}' was crypto-shredded.")
-            raise NotFoundError(f"No identity is on file for witness '{pseudonym}'.")
+                raise ShreddedError(
+                    "The identity of witness '%(pseudonym)s' was crypto-shredded.",
+                    pseudonym=pseudonym,
+                )
+            raise NotFoundError(
+                "No identity is on file for witness '%(pseudonym)s'.", pseudonym=pseudonym
+            )
         try:
             data_key = self._scope.runtime.envelope.unwrap(
                 KeyPurpose.IDENTITY,
@@ -179,7 +186,7 @@ class WitnessService:
             )
         except ShreddedKeyError:
             raise ShreddedError(
-                f"The identity of witness '{pseudonym}' was crypto-shredded."
+                "The identity of witness '%(pseudonym)s' was crypto-shredded.", pseudonym=pseudonym
             ) from None
         except CryptoError as error:
             raise IntegrityCheckError(

@@ -88,6 +88,9 @@ def test_withdrawn_consent_before_the_request_leaves_the_testimony_out_with_the_
         {
             "testimony_id": withdrawn,
             "reason": "consent to 'un_mechanisms' was withdrawn on 2024-05-01",
+            # The sentence's template and values, for clients that show it translated.
+            "reason_template": "consent to '%(scope)s' was withdrawn on %(date)s",
+            "reason_params": {"scope": "un_mechanisms", "date": "2024-05-01"},
         }
     ]
 

@@ -303,7 +303,9 @@ class _Packager:
             actor=scope.principal,
             object_type="testimony",
             object_id=read.id,
-            object_sha256=writer.payload[paths[0]].sha256,
+            # The version that was packaged (what the verifier checks against the stored
+            # versions); the hashes of the files written for it are in ``files``.
+            object_sha256=read.content_sha256,
             details={
                 "export_id": self.export.id,
                 "directory": directory,

@@ -20,6 +20,7 @@ from typing import Any
 import bagit
 import jsonschema
 
+from service.context import Role
 from service.db.base import utcnow
 from service.export.schemas import RecipientKind
 from service.export.verify import load_public_key
@@ -247,6 +248,30 @@ def test_a_built_bag_validates_with_bagit_and_the_offline_verifier(
         "export.build",
         "export.download",
     ]
+
+
+def test_the_custody_log_still_verifies_after_an_export_is_built_and_downloaded(
+    deployment: Deployment,
+) -> None:
+    """Each package event names the testimony version it packaged, which the verifier finds."""
+    world = export_world(deployment)
+    testimony = world.testimony(["judicial_proceedings"], attachment=True)
+    built = world.approved_and_built(world.profile(RecipientKind.JUDICIAL_PROCEEDINGS), [testimony])
+    world.download(built["id"])
+    current = deployment.client.get(
+        f"{API}/testimonies/{testimony}", headers=world.requester.headers
+    ).json()["content_sha256"]
+    auditor = deployment.user(Role.AUDITOR)
+
+    report = deployment.client.post(f"{API}/custody/verify", headers=auditor.headers).json()
+    history = deployment.client.get(
+        f"{API}/custody/objects/testimony/{testimony}", headers=auditor.headers
+    ).json()
+    package = [e for e in history if e["action"] == "export.package"]
+
+    assert report["ok"] is True, report["findings"]
+    assert report["object_hashes_checked"] > 0
+    assert [e["object_sha256"] for e in package] == [current]
 
 
 def test_a_profile_without_identity_carries_no_trace_of_it_in_any_file(

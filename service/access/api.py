@@ -13,6 +13,8 @@ from service.access.schemas import (
     KeyVersionRead,
     LoginRequest,
     LoginResult,
+    OwnAccountRead,
+    OwnAccountUpdate,
     UserCreate,
     UserCreated,
     UserRead,
@@ -36,6 +38,23 @@ def login(body: LoginRequest, caller: AnonymousCallerDep) -> LoginResult:
 def logout(caller: CallerDep) -> Response:
     caller.run(lambda s: AuthService(s).logout())
     return Response(status_code=204)
+
+
+@router.get("/me", tags=["auth"])
+def own_account(caller: CallerDep) -> OwnAccountRead:
+    return caller.run(lambda s: UserService(s).own_account())
+
+
+@router.patch("/me", tags=["auth"])
+def update_own_account(body: OwnAccountUpdate, caller: CallerDep) -> OwnAccountRead:
+    """Sets the caller's interface language (``ko`` or ``en``), as the web's language menu does."""
+
+    def change(scope: Scope) -> OwnAccountRead:
+        service = UserService(scope)
+        service.set_own_language(body.language)
+        return service.own_account()
+
+    return caller.run(change)
 
 
 @router.get("/users")

@@ -59,6 +59,22 @@ class UserRead(BaseModel):
     created_at: datetime
 
 
+class OwnAccountRead(BaseModel):
+    """What any signed-in person may see of their own account."""
+
+    username: str
+    display_name: str
+    role: Role
+    language: str | None
+    """Interface language of the web pages; None until they choose one."""
+
+
+class OwnAccountUpdate(Strict):
+    """What a person may change on their own account: the interface language."""
+
+    language: str
+
+
 class UserCreated(BaseModel):
     user: UserRead
     one_time_password: str | None

@@ -17,6 +17,7 @@ from service.access.policy import Permission, require
 from service.access.schemas import (
     CaseCreate,
     CaseRead,
+    OwnAccountRead,
     UserCreate,
     UserCreated,
     UserRead,
@@ -241,6 +242,16 @@ class UserService:
     def own_language(self) -> str | None:
         """The caller's stored interface language, or None if they have not chosen one."""
         return self._own_account(require_principal(self._scope)).language
+
+    def own_account(self) -> OwnAccountRead:
+        """The caller's own account, whatever their role (no permission beyond signing in)."""
+        user = self._own_account(require_principal(self._scope))
+        return OwnAccountRead(
+            username=user.username,
+            display_name=user.display_name,
+            role=Role(user.role),
+            language=user.language,
+        )
 
     def _own_account(self, principal: Principal) -> User:
         user = self._session.get(User, principal.user_id)

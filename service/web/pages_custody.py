@@ -14,7 +14,7 @@ from service.custody.audit import CustodyService, EventFilter
 from service.custody.schemas import CheckpointRead
 from service.errors import NotFoundError
 from service.runtime import Scope
-from service.web.render import SignedInDep, SignedInFormDep, WebRoute
+from service.web.render import SignedInDep, SignedInFormDep, Web, WebRoute
 
 router = APIRouter(route_class=WebRoute)
 Text = Annotated[str, Query(max_length=200)]
@@ -115,12 +115,35 @@ def _latest(scope: Scope) -> CheckpointRead | None:
         return None
 
 
+def _checkpoints_page(
+    web: Web,
+    checkpoint: CheckpointRead | None,
+    *,
+    made: bool = False,
+    published: list[str] | None = None,
+) -> Response:
+    return web.page(
+        "custody_checkpoints.html",
+        checkpoint=checkpoint,
+        made=made,
+        published=published,
+        witnesses=len(web.runtime.settings.checkpoint_publish_dirs),
+    )
+
+
 @router.get("/custody/checkpoints")
 def checkpoints(web: SignedInDep) -> Response:
-    return web.page("custody_checkpoints.html", checkpoint=web.run(_latest), made=False)
+    return _checkpoints_page(web, web.run(_latest))
 
 
 @router.post("/custody/checkpoints")
 def make_checkpoint(web: SignedInFormDep) -> Response:
     checkpoint = web.run(lambda s: CustodyService(s).make_checkpoint())
-    return web.page("custody_checkpoints.html", checkpoint=checkpoint, made=True)
+    return _checkpoints_page(web, checkpoint, made=True)
+
+
+@router.post("/custody/checkpoints/publish")
+def publish_checkpoint(web: SignedInFormDep) -> Response:
+    """Copies the latest checkpoint to the witness locations (CUSTODIA_CHECKPOINT_PUBLISH_DIRS)."""
+    published = web.run(lambda s: CustodyService(s).publish_latest())
+    return _checkpoints_page(web, web.run(_latest), published=published)

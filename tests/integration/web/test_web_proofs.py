@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import re
+from pathlib import Path
 
 from sqlalchemy import update
 
 from service.context import Role
 from service.custody.models import CustodyEvent
+from service.custody.publish import checkpoint_filename
 from tests.factories import Deployment, interview_record
 from tests.integration.web.conftest import Browser
 
@@ -68,3 +71,59 @@ def test_an_event_altered_in_the_database_fails_its_inclusion_check_on_the_page(
 def test_only_auditors_see_proofs(browser: Browser, web_deployment: Deployment) -> None:
     browser.sign_in(web_deployment.user(Role.INVESTIGATOR))
     assert browser.get("/web/custody/proofs?index=0").status_code == 403
+
+
+def test_an_auditor_publishes_the_latest_checkpoint_to_the_witness_locations(
+    database_url: str, tmp_path: Path
+) -> None:
+    witness = tmp_path / "witness"
+    deployment = Deployment.create(
+        tmp_path / "data", database_url, checkpoint_publish_dirs=(witness,)
+    )
+    browser = Browser(deployment)
+    browser.client.headers["Accept-Language"] = "en"
+    try:
+        browser.sign_in(deployment.user(Role.AUDITOR))
+        page = browser.get("/web/custody/checkpoints")
+        assert "Publish the latest checkpoint to 1 witness locations" in page.text
+        size = _checkpoint(browser)
+        published = browser.post(
+            "/web/custody/checkpoints/publish", {}, token_from="/web/custody/checkpoints"
+        )
+        assert published.status_code == 200, published.text
+        copy = witness / checkpoint_filename(size)
+        assert copy.name in published.text
+        # The copy is the signed note the page shows, byte for byte.
+        latest = browser.get("/web/custody/checkpoints").text
+        signed = re.search(r'<pre class="mono">([^<]*)</pre>', latest)
+        assert signed and html.unescape(signed.group(1)) == copy.read_text()
+
+        # Without the form token the publishing is refused.
+        forged = browser.client.post(
+            "/web/custody/checkpoints/publish", data={"csrf_token": "x"}, follow_redirects=False
+        )
+        assert forged.status_code == 403
+    finally:
+        browser.client.close()
+        deployment.close()
+
+
+def test_publishing_needs_the_auditor_role_and_configured_witnesses(
+    browser: Browser, web_deployment: Deployment
+) -> None:
+    browser.sign_in(web_deployment.user(Role.AUDITOR))
+    page = browser.get("/web/custody/checkpoints")
+    assert "CUSTODIA_CHECKPOINT_PUBLISH_DIRS" in page.text
+    assert 'action="/web/custody/checkpoints/publish"' not in page.text
+    refused = browser.post(
+        "/web/custody/checkpoints/publish", {}, token_from="/web/custody/checkpoints"
+    )
+    assert refused.status_code == 422
+
+    admin = Browser(web_deployment)
+    try:
+        admin.sign_in(web_deployment.user(Role.ADMIN))
+        denied = admin.post("/web/custody/checkpoints/publish", {}, token_from="/web/")
+        assert denied.status_code == 403
+    finally:
+        admin.client.close()

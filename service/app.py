@@ -20,6 +20,7 @@ from service.search import api as search_api
 from service.shred import api as shred_api
 from service.taxonomy import api as taxonomy_api
 from service.testimony import api as testimony_api
+from service.web import pages_import
 from service.web.routes import install_web
 
 # The interactive docs page needs scripts; it gets a looser policy than everything else.
@@ -58,7 +59,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         length = request.headers.get("content-length")
         is_upload = request.url.path.endswith("/attachments")
         limit = settings.max_attachment_bytes if is_upload else settings.request_body_limit_bytes
+        bag_import = pages_import.is_bag_import(request)
+        if bag_import:
+            limit = pages_import.bag_upload_limit()
         if length is not None and (not length.isdigit() or int(length) > limit):
+            if bag_import:
+                return await pages_import.too_large_page(request)
             return problem_response(
                 request,
                 status=413,

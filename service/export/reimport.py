@@ -25,7 +25,7 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,7 +38,7 @@ from service.access.models import Case
 from service.crypto.envelope import FieldContext
 from service.crypto.interfaces import KeyPurpose
 from service.custody.actions import Action
-from service.errors import ConflictError, DomainError, FieldProblem, RefusalRecord
+from service.errors import ConflictError, DomainError, FieldProblem, RefusalRecord, fill
 from service.export.models import BagImport, ImportedTestimony
 from service.export.schemas import BagImportRead, ImportedTestimonyRead
 from service.export.verify import (
@@ -46,6 +46,7 @@ from service.export.verify import (
     BagVerificationError,
     Progress,
     read_bag,
+    read_bag_archive,
     verify_bag_files,
 )
 from service.runtime import Scope
@@ -71,6 +72,9 @@ from service.witness.models import Witness
 MAX_IMPORT_BAG_BYTES = 1 << 30
 """A bag is held in memory while it is verified and imported; larger ones are refused."""
 
+AGE_MAGIC = b"age-encryption.org/"
+"""How an age-encrypted file begins (the age format's version line)."""
+
 DOCUMENT_FORMAT = "custodia-export-testimony/1"
 _DIRECTORY = re.compile(r"^data/testimonies/\d{3,6}$")
 
@@ -94,6 +98,19 @@ def _refusal(code: str, problem: str, **details: Any) -> RefusalRecord:
         object_id=None,
         details={"case": code, "reason": problem, **details},
         denied=False,
+    )
+
+
+def _content_refusal(
+    case: str, name: str, problem: str, *, field: str | None = None, **params: Any
+) -> BagRefusedError:
+    """A bag that verifies but cannot become testimonies here; ``problem`` is a template."""
+    return BagRefusedError(
+        "The bag cannot be imported, nothing was imported: %(file)s: %(problem)s",
+        file=name,
+        problem=fill(problem, params, problem),
+        errors=[FieldProblem(name, field or problem, {} if field else params)],
+        refusal=_refusal(case, "content", file=name),
     )
 
 
@@ -182,21 +199,71 @@ class BagImportService:
         bag or one of its testimonies was imported before, and whatever creating a
         testimony raises (e.g. an unknown category); nothing is stored in any of these cases.
         """
+        return self._import(
+            case,
+            lambda: read_bag(source, identity, max_bytes=MAX_IMPORT_BAG_BYTES),
+            trusted_key,
+            progress,
+        )
+
+    def import_archive(
+        self,
+        raw: bytes,
+        filename: str,
+        case: str,
+        *,
+        trusted_key: Ed25519PublicKey | None = None,
+        progress: Progress | None = None,
+    ) -> BagImportRead:
+        """As :meth:`import_bag`, for a bag's tar already in memory (an upload); ``filename``
+        names it in refusals. Nothing of it is written to disk.
+
+        An age-encrypted bag is refused (BagRefusedError): decrypting it here would need the
+        recipient's private identity sent along with it, so it is imported on the server with
+        ``custodia import-bag --identity`` instead. Raises as :meth:`import_bag` otherwise.
+        """
+
+        def read() -> dict[str, bytes]:
+            if raw.startswith(AGE_MAGIC):
+                raise BagRefusedError(
+                    "The bag is encrypted with age. Import it on the server with "
+                    "'custodia import-bag --identity', so that the private identity never "
+                    "travels over the network; nothing was imported.",
+                    refusal=_refusal(case, "encrypted"),
+                )
+            return read_bag_archive(raw, filename, max_bytes=MAX_IMPORT_BAG_BYTES)
+
+        return self._import(case, read, trusted_key, progress)
+
+    def _import(
+        self,
+        case: str,
+        read: Callable[[], dict[str, bytes]],
+        trusted_key: Ed25519PublicKey | None,
+        progress: Progress | None,
+    ) -> BagImportRead:
+        """The one import path: authorise, ``read`` the bag into memory, verify, write."""
         principal = self._testimonies.principal()
         target = self._testimonies.writable_case(case)
         step = progress or (lambda _step, _done, _total: None)
         try:
-            files = read_bag(source, identity, max_bytes=MAX_IMPORT_BAG_BYTES)
+            files = read()
             report = verify_bag_files(files, trusted_key, step)
         except BagVerificationError as error:
             raise BagRefusedError(
-                f"The bag does not verify, nothing was imported: {error}",
-                errors=[FieldProblem(error.path, error.message)],
+                "The bag does not verify, nothing was imported: %(problem)s",
+                problem=str(error),
+                errors=[
+                    FieldProblem(
+                        error.path, "fails verification: %(problem)s", {"problem": error.message}
+                    )
+                ],
                 refusal=_refusal(case, "verification", file=error.path),
             ) from None
         except (OSError, ValueError) as error:
             raise BagRefusedError(
-                f"Cannot read the bag: {error}",
+                "Cannot read the bag: %(problem)s",
+                problem=str(error),
                 refusal=_refusal(case, "unreadable"),
             ) from None
         tagmanifest = hashlib.sha256(files["tagmanifest-sha256.txt"]).hexdigest()
@@ -251,12 +318,8 @@ class BagImportService:
             }
         )
 
-        def refuse(name: str, problem: str) -> BagRefusedError:
-            return BagRefusedError(
-                f"The bag cannot be imported, nothing was imported: {name}: {problem}",
-                errors=[FieldProblem(name, problem)],
-                refusal=_refusal(case, "content", file=name),
-            )
+        def refuse(name: str, problem: str, **params: Any) -> BagRefusedError:
+            return _content_refusal(case, name, problem, **params)
 
         if not directories:
             raise refuse("data/testimonies", "the bag holds no testimony")
@@ -269,9 +332,13 @@ class BagImportService:
                 doc = _BagTestimony.model_validate_json(files[name])
             except ValidationError as error:
                 where = ".".join(str(p) for p in error.errors()[0]["loc"])
-                raise refuse(name, f"is not a Custodia testimony document ({where})") from None
+                raise refuse(
+                    name, "is not a Custodia testimony document (%(where)s)", where=where
+                ) from None
             if doc.format != DOCUMENT_FORMAT or doc.export_id != report.export_id:
-                raise refuse(name, f"is not a {DOCUMENT_FORMAT} document of this export")
+                raise refuse(
+                    name, "is not a %(format)s document of this export", format=DOCUMENT_FORMAT
+                )
             if doc.interview is None or "narrative_original" not in doc.files:
                 raise refuse(
                     name,
@@ -294,9 +361,11 @@ class BagImportService:
         )
         if earlier is not None:
             raise ConflictError(
-                f"This bag (export {report.export_id}) was already imported on "
-                f"{earlier.imported_at.date().isoformat()} as import {earlier.id}; "
-                "nothing was imported.",
+                "This bag (export %(export_id)s) was already imported on %(date)s as import "
+                "%(import_id)s; nothing was imported.",
+                export_id=report.export_id,
+                date=earlier.imported_at.date().isoformat(),
+                import_id=earlier.id,
                 refusal=_refusal(case, "duplicate bag", earlier_import_id=earlier.id),
             )
         signer = report.signer_public_key
@@ -309,8 +378,9 @@ class BagImportService:
             )
             if local is not None:
                 raise ConflictError(
-                    f"Testimony {item.doc.testimony_id} of this origin was already imported "
-                    f"(another bag); nothing was imported.",
+                    "Testimony %(testimony_id)s of this origin was already imported "
+                    "(another bag); nothing was imported.",
+                    testimony_id=item.doc.testimony_id,
                     refusal=_refusal(
                         case, "duplicate testimony", original_testimony_id=item.doc.testimony_id
                     ),
@@ -321,8 +391,10 @@ class BagImportService:
             if witness is not None and not self._imported_witness(witness, signer, target):
                 # The same pseudonym here may be someone else: never merge two people.
                 raise ConflictError(
-                    f"The pseudonym '{item.doc.witness_pseudonym}' of {item.directory} is "
-                    "already in use here; nothing was imported.",
+                    "The pseudonym '%(pseudonym)s' of %(directory)s is already in use here; "
+                    "nothing was imported.",
+                    pseudonym=item.doc.witness_pseudonym,
+                    directory=item.directory,
                     errors=[FieldProblem(f"{item.directory}/testimony.json", "pseudonym in use")],
                     refusal=_refusal(case, "pseudonym in use", file=item.directory),
                 )
@@ -393,11 +465,7 @@ class BagImportService:
             problem = "is named in testimony.json but missing"
         except UnicodeDecodeError:
             problem = "is not UTF-8 text"
-        raise BagRefusedError(
-            f"The bag cannot be imported, nothing was imported: {name}: {problem}",
-            errors=[FieldProblem(name, problem)],
-            refusal=_refusal(case, "content", file=name),
-        )
+        raise _content_refusal(case, name, problem)
 
     def _import_one(
         self, files: Mapping[str, bytes], item: _Item, bag: BagImport, target: Case
@@ -453,11 +521,11 @@ class BagImportService:
             name = f"{directory}/{entry.get('file', '')}"
             data = files.get(name)
             if data is None or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-                raise BagRefusedError(
-                    f"The bag cannot be imported, nothing was imported: {name}: missing, or "
-                    "not the file whose SHA-256 testimony.json records",
-                    errors=[FieldProblem(name, "missing or altered")],
-                    refusal=_refusal(target.code, "content", file=name),
+                raise _content_refusal(
+                    target.code,
+                    name,
+                    "missing, or not the file whose SHA-256 testimony.json records",
+                    field="missing or altered",
                 )
             uploaded = AttachmentService(self._scope).upload(
                 created.id,

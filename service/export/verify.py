@@ -19,16 +19,18 @@ import hashlib
 import hmac
 import io
 import json
+import lzma
 import os
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -79,9 +81,18 @@ def load_public_key(spec: str) -> Ed25519PublicKey:
     text = spec
     if spec.startswith("@") or Path(spec).is_file():
         text = Path(spec.removeprefix("@")).read_text(encoding="utf-8")
+    return parse_public_key(text)
+
+
+def parse_public_key(text: str) -> Ed25519PublicKey:
+    """A pasted PEM public key or verifier key (``name+keyid+base64``); never reads a file,
+    so it is safe on text a web form sent. Raises ValueError for anything else."""
     text = text.strip()
     if text.startswith("-----BEGIN"):
-        key = load_pem_public_key(text.encode("ascii"))
+        try:
+            key = load_pem_public_key(text.encode("ascii"))
+        except UnsupportedAlgorithm:
+            raise ValueError("the key is not an Ed25519 public key") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError("the key is not an Ed25519 public key")
         return key
@@ -624,6 +635,25 @@ def _decrypt_age(path: Path, identity_file: Path, into: Path) -> Path:
     return target
 
 
+class _Collected:
+    """The files read so far, refused once together they hold more than ``max_bytes``."""
+
+    def __init__(self, source: str, max_bytes: int) -> None:
+        self.source = source
+        self.max_bytes = max_bytes
+        self.files: dict[str, bytes] = {}
+        self.total = 0
+
+    def reserve(self, size: int) -> None:
+        if self.total + size > self.max_bytes:
+            raise BagVerificationError(self.source, f"holds more than {self.max_bytes} bytes")
+
+    def add(self, name: str, data: bytes) -> None:
+        self.reserve(len(data))
+        self.total += len(data)
+        self.files[name] = data
+
+
 def read_bag(path: Path, identity: Path | None = None, *, max_bytes: int) -> dict[str, bytes]:
     """The files of a bag (``relative name -> bytes``), read into memory, never extracted.
 
@@ -632,42 +662,55 @@ def read_bag(path: Path, identity: Path | None = None, *, max_bytes: int) -> dic
     of it to disk. Raises BagVerificationError for an archive that is not one plain bag or
     holds more than ``max_bytes``, ValueError for an unusable identity file, OSError.
     """
-    files: dict[str, bytes] = {}
-    total = 0
-
-    def add(name: str, data: bytes) -> None:
-        nonlocal total
-        total += len(data)
-        if total > max_bytes:
-            raise BagVerificationError(path.name, f"holds more than {max_bytes} bytes")
-        files[name] = data
-
     if path.is_dir():
+        collected = _Collected(path.name, max_bytes)
         for item in sorted(path.rglob("*")):
             name = item.relative_to(path).as_posix()
             if item.is_symlink():
                 raise BagVerificationError(name, "is a symbolic link")
             if item.is_file():
-                add(name, item.read_bytes())
-        return files
+                collected.add(name, item.read_bytes())
+        return collected.files
     if path.stat().st_size > max_bytes:
         raise BagVerificationError(path.name, f"holds more than {max_bytes} bytes")
-    raw = path.read_bytes()
+    return read_bag_archive(path.read_bytes(), path.name, identity, max_bytes=max_bytes)
+
+
+def read_bag_archive(
+    raw: bytes, name: str, identity: Path | None = None, *, max_bytes: int
+) -> dict[str, bytes]:
+    """The files of a bag whose tar (or, with ``identity``, age-encrypted tar) is already
+    in memory, e.g. an upload; ``name`` is how refusals name the archive. Nothing is
+    written to disk. Raises BagVerificationError for an archive that is not one plain bag
+    or holds more than ``max_bytes``, ValueError for an unusable identity file, OSError.
+    """
+    if len(raw) > max_bytes:
+        raise BagVerificationError(name, f"holds more than {max_bytes} bytes")
     if identity is not None:
         import pyrage
 
         try:
             raw = pyrage.decrypt(raw, _age_identities(identity))
         except pyrage.DecryptError:
-            raise BagVerificationError(
-                path.name, "cannot be decrypted with this identity"
-            ) from None
+            raise BagVerificationError(name, "cannot be decrypted with this identity") from None
     if not tarfile.is_tarfile(io.BytesIO(raw)):
-        raise BagVerificationError(path.name, "is neither a bag directory nor a tar archive")
+        raise BagVerificationError(name, "is neither a bag directory nor a tar archive")
+    collected = _Collected(name, max_bytes)
+    try:
+        _read_archive_members(raw, collected)
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError):
+        # A cut-short or corrupt archive (or compressed stream) is refused, not a crash.
+        raise BagVerificationError(name, "is not a readable tar archive") from None
+    return collected.files
+
+
+def _read_archive_members(raw: bytes, collected: _Collected) -> None:
     with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
         members = list(_safe_members(archive))
         if len({PurePosixPath(m.name).parts[:1] for m in members}) != 1:
-            raise BagVerificationError(path.name, "must hold exactly one top-level bag directory")
+            raise BagVerificationError(
+                collected.source, "must hold exactly one top-level bag directory"
+            )
         for member in members:
             parts = PurePosixPath(member.name).parts
             if not member.isfile():
@@ -675,11 +718,12 @@ def read_bag(path: Path, identity: Path | None = None, *, max_bytes: int) -> dic
             name = "/".join(parts[1:])
             if not name:
                 raise BagVerificationError(
-                    path.name, "must hold exactly one top-level bag directory"
+                    collected.source, "must hold exactly one top-level bag directory"
                 )
-            if name in files:
+            if name in collected.files:
                 raise BagVerificationError(name, "appears twice in the tar archive")
+            # Checked before reading: a compressed archive could hold far more than it weighs.
+            collected.reserve(member.size)
             handle = archive.extractfile(member)
             assert handle is not None  # a regular file always has one
-            add(name, handle.read())
-    return files
+            collected.add(name, handle.read())

@@ -16,6 +16,7 @@ from service.web import (
     pages_drafts,
     pages_edit,
     pages_exports,
+    pages_import,
     pages_proofs,
     pages_records,
     pages_search,
@@ -38,6 +39,7 @@ def install_web(app: FastAPI) -> None:
         pages_custody,
         pages_proofs,
         pages_exports,
+        pages_import,
         pages_admin,
     ):
         web.include_router(module.router)

@@ -21,21 +21,30 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+# Our validators raise ``PydanticCustomError`` with a ``type`` of their own: the API shows
+# the English message, and the web pages (``service.web.forms``) show a text of their own
+# for each type, in the reader's language. ``ctx["field"]``, where given, names the field a
+# model-level check is about.
 
 
 def _plain_text(value: str) -> str:
     """Metadata kept in clear columns and shown in terminals carries no control characters:
     PostgreSQL cannot store NUL in text, and an escape sequence would act on a terminal."""
     if _CONTROL_CHARACTERS.search(value):
-        raise ValueError("must not contain control characters")
+        raise PydanticCustomError("control_characters", "must not contain control characters")
     return value
 
 
 def _external_id(value: str) -> str:
     if not value:
-        raise ValueError("must not be blank; leave external_id out instead")
+        raise PydanticCustomError(
+            "blank_external_id", "must not be blank; leave external_id out instead"
+        )
     return _plain_text(value)
 
 
@@ -112,21 +121,40 @@ class NarrativeIn(Strict):
     translation_en: LongText | None = None
 
 
-def _parse_partial_date(text: str, precision: DatePrecision) -> tuple[dt.date, dt.date]:
+def _parse_partial_date(
+    text: str, precision: DatePrecision, field: str = "date"
+) -> tuple[dt.date, dt.date]:
+    """Raises ``PydanticCustomError`` (a ``ValueError``) naming ``field``."""
     parts = text.split("-")
     expected = {DatePrecision.YEAR: 1, DatePrecision.MONTH: 2}.get(precision, 3)
-    if len(parts) != expected or not all(p.isdigit() for p in parts):
-        shape = {1: "YYYY", 2: "YYYY-MM", 3: "YYYY-MM-DD"}[expected]
-        raise ValueError(f"date must be written {shape} for precision '{precision.value}'")
-    year = int(parts[0])
-    if expected == 1:
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    month = int(parts[1])
-    if expected == 2:
-        if not 1 <= month <= 12:
-            raise ValueError("month must be between 01 and 12")
-        return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
-    day = dt.date(year, month, int(parts[2]))
+    if len(parts) != expected or not all(p.isascii() and p.isdigit() for p in parts):
+        raise PydanticCustomError(
+            "date_shape",
+            "{field} must be written {shape} for precision '{precision}'",
+            {
+                "field": field,
+                "shape": {1: "YYYY", 2: "YYYY-MM", 3: "YYYY-MM-DD"}[expected],
+                "precision": precision.value,
+            },
+        )
+    year, month = int(parts[0]), int(parts[1]) if expected > 1 else 1
+    if expected == 2 and not 1 <= month <= 12:
+        raise PydanticCustomError(
+            "month_range", "month must be between 01 and 12", {"field": field}
+        )
+    try:
+        if expected == 1:
+            return dt.date(year, 1, 1), dt.date(year, 12, 31)
+        if expected == 2:
+            last = calendar.monthrange(year, month)[1]
+            return dt.date(year, month, 1), dt.date(year, month, last)
+        day = dt.date(year, month, int(parts[2]))
+    except ValueError as error:  # a day or month the calendar does not have, or year 0
+        raise PydanticCustomError(
+            "calendar_date",
+            "{field} is not a date in the calendar ({reason})",
+            {"field": field, "reason": str(error)},
+        ) from None
     return day, day
 
 
@@ -149,17 +177,28 @@ class IncidentIn(Strict):
         return self
 
     def date_range(self) -> tuple[dt.date, dt.date]:
-        """The first and last day the incident may have happened on; raises ValueError."""
+        """The first and last day the incident may have happened on; raises ValueError
+        (a ``PydanticCustomError`` whose ``field`` names the date it is about)."""
         if self.date_precision is DatePrecision.RANGE:
             if not self.date_end:
-                raise ValueError("date_end is required when date_precision is 'range'")
+                raise PydanticCustomError(
+                    "date_end_required",
+                    "date_end is required when date_precision is 'range'",
+                    {"field": "date_end", "precision": DatePrecision.RANGE.value},
+                )
             start, _ = _parse_partial_date(self.date, DatePrecision.DAY)
-            end, _ = _parse_partial_date(self.date_end, DatePrecision.DAY)
+            end, _ = _parse_partial_date(self.date_end, DatePrecision.DAY, "date_end")
             if end < start:
-                raise ValueError("date_end is before date")
+                raise PydanticCustomError(
+                    "date_end_before_date", "date_end is before date", {"field": "date_end"}
+                )
             return start, end
         if self.date_end is not None:
-            raise ValueError("date_end is only allowed when date_precision is 'range'")
+            raise PydanticCustomError(
+                "date_end_not_allowed",
+                "date_end is only allowed when date_precision is 'range'",
+                {"field": "date_end", "precision": DatePrecision.RANGE.value},
+            )
         return _parse_partial_date(self.date, self.date_precision)
 
 

@@ -30,14 +30,15 @@ def change_consent(
     effective_on: Short = "",
 ) -> Response:
     change, errors = parse_model(
-        ConsentChange, {"scope": scope, "kind": kind, "effective_on": effective_on}
+        ConsentChange, {"scope": scope, "kind": kind, "effective_on": effective_on}, web.gettext
     )
     if change is None:
+        # In the page's language, so shown as the explanation, not as the English detail.
         return web.page(
             "error.html",
             status=422,
             title=web.gettext("The consent change was not recorded."),
-            detail="; ".join(errors),
+            explanation="; ".join(errors),
         )
     web.run(lambda s: TestimonyService(s).change_consent(testimony_id, change))
     return web.redirect(f"{security.PREFIX}/testimonies/{testimony_id}#consent")

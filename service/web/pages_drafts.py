@@ -77,7 +77,7 @@ async def draft_save(web: SignedInFormDep) -> Response:
     draft_id = form.get("draft_id")
     draft_id = draft_id.strip() if isinstance(draft_id, str) and draft_id.strip() else None
     given = _draft_input(form)
-    data, errors = parse_model(DraftSave, given)
+    data, errors = parse_model(DraftSave, given, web.gettext)
     as_json = _wants_json(web.request.headers)
     if data is None:
         if as_json:

@@ -63,6 +63,7 @@ def save_edit(
     narrative, errors = parse_model(
         NarrativeIn,
         {"original": narrative_original, "translation_en": blank_to_none(translation_en)},
+        web.gettext,
     )
     if narrative is None:
         t = _editable(web, testimony_id)

@@ -55,6 +55,7 @@ def request_export(
             "cases": cases,
             "testimony_ids": [t.strip() for t in testimony_ids.split() if t.strip()],
         },
+        web.gettext,
     )
     if data is None:
         return _exports(web, 422, errors)

@@ -151,7 +151,7 @@ def interview_create(
             "translation_en": blank_to_none(translation_en),
         },
     }
-    record, errors = parse_model(TestimonyImport, data)
+    record, errors = parse_model(TestimonyImport, data, web.gettext)
     if record is None:
         form = {k: v for k, v in locals().items() if isinstance(v, str | list)}
         return interview_page(web, 422, form=form, errors=errors)
@@ -249,7 +249,7 @@ def incident_create(
         "involvement": involvement,
         "description": blank_to_none(description),
     }
-    incident, errors = parse_model(IncidentIn, data)
+    incident, errors = parse_model(IncidentIn, data, web.gettext)
     if incident is None:
         return _incident_form(web, testimony_id, form, errors, 422)
     web.run(lambda s: TestimonyService(s).add_incident(testimony_id, incident))

@@ -94,7 +94,7 @@ def test_a_rejected_interview_comes_back_filled_in_and_stores_nothing(
     form = {**_interview(case, "W-WEB-2"), "consent_given_on": ""}
     response = browser.post("/web/interviews", form)
     assert response.status_code == 422
-    assert "consent.given_on" in response.text and "W-WEB-2" in response.text
+    assert "동의 일자: 필수 항목입니다." in response.text and "W-WEB-2" in response.text
     assert "testimony.create" not in {e["action"] for e in web_deployment.custody_events()}
 
 

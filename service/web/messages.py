@@ -56,6 +56,18 @@ DYNAMIC_MESSAGES = (
     N_("Upload too large"),
     N_("File type not accepted"),
     N_("Stored data failed an integrity check"),
+    # The kinds of problem the custody verifier finds (service.custody.verify.Problem); the
+    # finding's own sentence, which names sequence numbers and hashes, stays English.
+    N_("content changed"),
+    N_("event missing"),
+    N_("order changed"),
+    N_("event inserted"),
+    N_("log truncated"),
+    N_("tree node changed"),
+    N_("checkpoint signature invalid"),
+    N_("history rewritten since a checkpoint"),
+    N_("history rewritten since a published checkpoint"),
+    N_("object hash does not match the stored object"),
 )
 
 
@@ -85,6 +97,6 @@ ERROR_EXPLANATIONS = {
 }
 """What each refusal means, in the page's language.
 
-The domain's own detail (which names the role, the field or the state) is English; pages in
-another language show this explanation first and the detail after it, marked as English.
+Pages in another language show this explanation first, then the domain's detail in the
+page's language (or in English, marked as such, when it is a lower layer's reason).
 """

@@ -68,6 +68,26 @@ def test_an_event_altered_in_the_database_fails_its_inclusion_check_on_the_page(
     assert outcome == "error" and "leaf hash" in message
 
 
+def test_verify_now_names_the_kind_of_the_first_bad_entry_in_korean(
+    browser: Browser, web_deployment: Deployment
+) -> None:
+    case = web_deployment.case()
+    officer = web_deployment.user(Role.OFFICER, cases=(case,))
+    web_deployment.create_testimony(officer, interview_record(case))
+    browser.sign_in(web_deployment.user(Role.AUDITOR))
+    with web_deployment.runtime.engine.begin() as connection:
+        connection.execute(
+            update(CustodyEvent).where(CustodyEvent.seq == 1).values(actor_name="someone-else")
+        )
+
+    page = browser.post("/web/custody/verify", {}, token_from="/web/custody/verify")
+
+    first = re.search(r'<p id="first-bad">(.*?)</p>', page.text, re.DOTALL)
+    assert page.status_code == 200 and first, page.text
+    assert "#1" in first.group(1) and "<strong>내용이 변경됨</strong>" in first.group(1)
+    assert '<span lang="en">the stored leaf hash does not match' in first.group(1)
+
+
 def test_only_auditors_see_proofs(browser: Browser, web_deployment: Deployment) -> None:
     browser.sign_in(web_deployment.user(Role.INVESTIGATOR))
     assert browser.get("/web/custody/proofs?index=0").status_code == 403

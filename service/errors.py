@@ -19,13 +19,15 @@ Translate = Callable[[str], str]
 """A catalogue's ``gettext``: English message in, the reader's language out."""
 
 
-def _english(message: str) -> str:
+def untranslated(message: str) -> str:
+    """The ``Translate`` of the API and CLI: the English message as it is."""
     return message
 
 
-VOCABULARY_PARAMS = frozenset({"role", "scope", "kind"})
-"""Parameters that hold a vocabulary word (a role, consent scope, recipient kind): it is
-translated with the message. Every other parameter is data (a name, an id) shown as given."""
+VOCABULARY_PARAMS = frozenset({"role", "scope", "kind", "precision"})
+"""Parameters that hold a vocabulary word (a role, consent scope, recipient kind, date
+precision): it is translated with the message. Every other parameter is data (a name, an
+id) shown as given."""
 
 
 def translate(gettext: Translate, template: str, params: Mapping[str, object]) -> str:
@@ -59,7 +61,7 @@ class FieldProblem:
     message: str
     params: Mapping[str, object] = field(default_factory=dict)
 
-    def text(self, gettext: Translate = _english) -> str:
+    def text(self, gettext: Translate = untranslated) -> str:
         return translate(gettext, self.message, self.params)
 
     def as_dict(self) -> dict[str, str]:
@@ -110,7 +112,7 @@ class DomainError(Exception):
         self.errors = tuple(errors)
         self.refusal = refusal
 
-    def translated(self, gettext: Translate = _english) -> str:
+    def translated(self, gettext: Translate = untranslated) -> str:
         return translate(gettext, self.message, self.params)
 
 

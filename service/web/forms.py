@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from service.errors import FieldProblem, InvalidInputError, Translate, fill
+from service.errors import FieldProblem, InvalidInputError, Translate, translate, untranslated
 from service.web.messages import N_
 
 
@@ -119,9 +119,6 @@ ERROR_MESSAGES: dict[str, str] = {
 """One English template per pydantic error ``type`` (the catalogue msgid), with ``%(name)s``
 placeholders from the error's ``ctx``. A type not listed keeps pydantic's own message."""
 
-_TRANSLATED_PARAMS = frozenset({"precision"})
-"""``ctx`` values that are themselves msgids (enum values such as ``range``)."""
-
 
 def field_label(location: Sequence[object]) -> str | None:
     """The English label (a msgid) of the form field at a pydantic location, if known."""
@@ -152,12 +149,7 @@ def field_message(
         kind += "_1"
     template = ERROR_MESSAGES.get(kind)
     if template is not None:
-        params = {
-            name: gettext(str(value)) if name in _TRANSLATED_PARAMS else value
-            for name, value in ctx.items()
-            if f"%({name})" in template
-        }
-        problem = fill(gettext(template), params, template)
+        problem = translate(gettext, template, ctx)
     elif kind in ("value_error", "assertion_error") and "error" in ctx:
         problem = gettext(str(ctx["error"]))  # a literal English message of a validator
     else:
@@ -166,11 +158,7 @@ def field_message(
     return f"{gettext(label)}: {problem}" if label else problem
 
 
-def _english(message: str) -> str:
-    return message
-
-
-def problems(error: ValidationError, gettext: Translate = _english) -> list[str]:
+def problems(error: ValidationError, gettext: Translate = untranslated) -> list[str]:
     """One line per invalid field, in the reader's language, labelled as the form labels it."""
     out: list[str] = []
     for entry in error.errors():
@@ -189,7 +177,7 @@ def problems(error: ValidationError, gettext: Translate = _english) -> list[str]
 
 
 def parse_model(
-    model: type[BaseModel], data: dict[str, Any], gettext: Translate = _english
+    model: type[BaseModel], data: dict[str, Any], gettext: Translate = untranslated
 ) -> tuple[Any, list[str]]:
     """The model, or ``None`` and the problems as ``problems`` words them."""
     try:

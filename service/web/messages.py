@@ -56,6 +56,7 @@ DYNAMIC_MESSAGES = (
     N_("Upload too large"),
     N_("File type not accepted"),
     N_("Stored data failed an integrity check"),
+    N_("The bag cannot be imported"),
     # The kinds of problem the custody verifier finds (service.custody.verify.Problem); the
     # finding's own sentence, which names sequence numbers and hashes, stays English.
     N_("content changed"),

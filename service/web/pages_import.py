@@ -39,30 +39,9 @@ larger bags are imported on the server with ``custodia import-bag`` (up to 1 GiB
 MAX_KEY_CHARS = 4096
 IMPORT_PATH = re.compile(re.escape(security.PREFIX) + r"/cases/[^/]+/import")
 
-# The domain's refusals and warnings this page shows, listed for the catalogue extractor.
+# Reasons and warnings of the bag verifier and importer that reach this page inside a
+# refusal (as its ``problem``) rather than as a marked message, listed for the extractor.
 IMPORT_MESSAGES = (
-    N_("The bag cannot be imported"),
-    N_("The bag does not verify, nothing was imported: %(problem)s"),
-    N_("fails verification: %(problem)s"),
-    N_("Cannot read the bag: %(problem)s"),
-    N_("The bag cannot be imported, nothing was imported: %(file)s: %(problem)s"),
-    N_(
-        "The bag is encrypted with age. Import it on the server with "
-        "'custodia import-bag --identity', so that the private identity never "
-        "travels over the network; nothing was imported."
-    ),
-    N_(
-        "This bag (export %(export_id)s) was already imported on %(date)s as import "
-        "%(import_id)s; nothing was imported."
-    ),
-    N_(
-        "Testimony %(testimony_id)s of this origin was already imported "
-        "(another bag); nothing was imported."
-    ),
-    N_(
-        "The pseudonym '%(pseudonym)s' of %(directory)s is already in use here; "
-        "nothing was imported."
-    ),
     N_("the bag holds no testimony"),
     N_("is not in a data/testimonies/NNN directory"),
     N_("is not a Custodia testimony document (%(where)s)"),
@@ -74,7 +53,6 @@ IMPORT_MESSAGES = (
     N_("is named in testimony.json but missing"),
     N_("is not UTF-8 text"),
     N_("missing or altered"),
-    N_("pseudonym in use"),
     N_(
         "No --key given: the bag was checked against the key it carries, which proves only "
         "that it is self-consistent, not who made it. Compare the key with the one the "
@@ -204,12 +182,8 @@ def import_form(web: SignedInDep, code: str) -> Response:
 async def import_upload(request: Request, code: str) -> Response:
     """Parsed in memory, CSRF-checked, then verified and imported by the domain service."""
     web = await run_in_threadpool(load_web, request)
-    length = request.headers.get("content-length", "")
-    limit = bag_upload_limit()
-    if length.isdigit() and int(length) > limit:
-        body = None
-    else:
-        body = await _bounded_body(request, limit)
+    # A declared length over the bound never gets here (the app's guard answers it).
+    body = await _bounded_body(request, bag_upload_limit())
     if body is None:
         if web.principal is None:
             return web.redirect(security.PREFIX + "/signin")

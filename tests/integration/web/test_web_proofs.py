@@ -11,7 +11,7 @@ from sqlalchemy import update
 from service.context import Role
 from service.custody.models import CustodyEvent
 from service.custody.publish import checkpoint_filename
-from tests.factories import Deployment, interview_record
+from tests.factories import Account, Deployment, interview_record
 from tests.integration.web.conftest import Browser
 
 
@@ -29,13 +29,26 @@ def _result(page: str, element: str) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
+def _one_testimony_then_auditor(browser: Browser, deployment: Deployment) -> tuple[str, Account]:
+    """A testimony on the record (its case and officer returned), the browser an auditor's."""
+    case = deployment.case()
+    officer = deployment.user(Role.OFFICER, cases=(case,))
+    deployment.create_testimony(officer, interview_record(case))
+    browser.sign_in(deployment.user(Role.AUDITOR))
+    return case, officer
+
+
+def _alter_the_first_event(deployment: Deployment) -> None:
+    with deployment.runtime.engine.begin() as connection:
+        connection.execute(
+            update(CustodyEvent).where(CustodyEvent.seq == 1).values(actor_name="someone-else")
+        )
+
+
 def test_inclusion_and_consistency_proofs_hold_against_signed_checkpoints(
     browser: Browser, web_deployment: Deployment
 ) -> None:
-    case = web_deployment.case()
-    officer = web_deployment.user(Role.OFFICER, cases=(case,))
-    web_deployment.create_testimony(officer, interview_record(case))
-    browser.sign_in(web_deployment.user(Role.AUDITOR))
+    case, officer = _one_testimony_then_auditor(browser, web_deployment)
     earlier = _checkpoint(browser)
     web_deployment.create_testimony(officer, interview_record(case))
     later = _checkpoint(browser)
@@ -52,15 +65,9 @@ def test_inclusion_and_consistency_proofs_hold_against_signed_checkpoints(
 def test_an_event_altered_in_the_database_fails_its_inclusion_check_on_the_page(
     browser: Browser, web_deployment: Deployment
 ) -> None:
-    case = web_deployment.case()
-    officer = web_deployment.user(Role.OFFICER, cases=(case,))
-    web_deployment.create_testimony(officer, interview_record(case))
-    browser.sign_in(web_deployment.user(Role.AUDITOR))
+    _one_testimony_then_auditor(browser, web_deployment)
     size = _checkpoint(browser)
-    with web_deployment.runtime.engine.begin() as connection:
-        connection.execute(
-            update(CustodyEvent).where(CustodyEvent.seq == 1).values(actor_name="someone-else")
-        )
+    _alter_the_first_event(web_deployment)
 
     page = browser.get(f"/web/custody/proofs?index=1&tree_size={size}")
 
@@ -71,14 +78,8 @@ def test_an_event_altered_in_the_database_fails_its_inclusion_check_on_the_page(
 def test_verify_now_names_the_kind_of_the_first_bad_entry_in_korean(
     browser: Browser, web_deployment: Deployment
 ) -> None:
-    case = web_deployment.case()
-    officer = web_deployment.user(Role.OFFICER, cases=(case,))
-    web_deployment.create_testimony(officer, interview_record(case))
-    browser.sign_in(web_deployment.user(Role.AUDITOR))
-    with web_deployment.runtime.engine.begin() as connection:
-        connection.execute(
-            update(CustodyEvent).where(CustodyEvent.seq == 1).values(actor_name="someone-else")
-        )
+    _one_testimony_then_auditor(browser, web_deployment)
+    _alter_the_first_event(web_deployment)
 
     page = browser.post("/web/custody/verify", {}, token_from="/web/custody/verify")
 
